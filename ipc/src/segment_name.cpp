@@ -8,6 +8,7 @@
 #include <charconv>
 #include <climits>
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include "mpkit/ipc/error.hpp"
@@ -46,6 +47,10 @@ std::string compose(pid_t pid, std::string_view tag) {
   }
   return name;
 }
+
+struct DirCloser {
+  void operator()(DIR* dir) const noexcept { ::closedir(dir); }
+};
 
 // "/mpkit.<pid>.<tag>" -> pid, or nullopt when the name has no such prefix.
 std::optional<pid_t> parse_pid(std::string_view name, std::string_view* tag_out) {
@@ -102,9 +107,9 @@ bool process_is_gone(pid_t pid) noexcept {
 std::vector<StaleSegment> find_stale_segments(std::string_view shm_dir) {
   std::vector<StaleSegment> stale;
   const std::string dir(shm_dir);
-  DIR* handle = ::opendir(dir.c_str());
-  if (handle == nullptr) throw_errno("opendir " + dir);
-  while (const dirent* entry = ::readdir(handle)) {
+  const std::unique_ptr<DIR, DirCloser> handle(::opendir(dir.c_str()));
+  if (!handle) throw_errno("opendir " + dir);
+  while (const dirent* entry = ::readdir(handle.get())) {
     const std::string name = std::string("/") + entry->d_name;
     const auto pid = parse_pid(name, nullptr);
     if (!pid || !process_is_gone(*pid)) continue;
@@ -113,7 +118,6 @@ std::vector<StaleSegment> find_stale_segments(std::string_view shm_dir) {
     if (::stat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) continue;
     stale.push_back({name, *pid, static_cast<std::uint64_t>(info.st_size)});
   }
-  ::closedir(handle);
   return stale;
 }
 
