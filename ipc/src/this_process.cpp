@@ -1,37 +1,31 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#include <atomic>
-
 #include "mpkit/ipc/this_process.hpp"
 
-namespace mpkit {
-namespace {
+namespace mpkit::detail {
 
-// relaxed: the value is only ever the pid of this process; a stale read is
-// impossible because the child handler runs before fork() returns in the child.
 std::atomic<pid_t> g_cached_pid{0};
 
+namespace {
+
 void refresh_after_fork() noexcept {
+  // relaxed: the child is single-threaded while atfork handlers run.
   g_cached_pid.store(::getpid(), std::memory_order_relaxed);
 }
 
-pid_t init_cache() noexcept {
+}  // namespace
+
+pid_t init_pid_cache() noexcept {
   static const bool registered = [] {
     ::pthread_atfork(nullptr, nullptr, &refresh_after_fork);
     return true;
   }();
   (void)registered;
   const pid_t pid = ::getpid();
+  // relaxed: every thread computes the same value; racing stores agree.
   g_cached_pid.store(pid, std::memory_order_relaxed);
   return pid;
 }
 
-}  // namespace
-
-pid_t current_pid() noexcept {
-  const pid_t pid = g_cached_pid.load(std::memory_order_relaxed);
-  return pid != 0 ? pid : init_cache();
-}
-
-}  // namespace mpkit
+}  // namespace mpkit::detail
