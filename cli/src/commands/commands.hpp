@@ -1,0 +1,14 @@
+#pragma once
+
+// One factory per file in commands/; registry.cpp lists them.
+
+#include "command.hpp"
+
+namespace mpkit::cli {
+
+[[nodiscard]] Command info_command();
+[[nodiscard]] Command clean_command();
+[[nodiscard]] Command sync_command();
+[[nodiscard]] Command run_command();
+
+}  // namespace mpkit::cli
