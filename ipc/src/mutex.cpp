@@ -1,1 +1,200 @@
-// placeholder: filled in by the mutex work
+// Mutex slow paths: spinning, parking, owner-death takeover, poisoning.
+// The protocol is in mutex.hpp; the fast paths are inline there.
+
+#include "mpkit/ipc/mutex.hpp"
+
+#include <string>
+
+#include "mpkit/ipc/segment_name.hpp"  // process_is_gone
+
+namespace mpkit {
+namespace {
+
+std::uint32_t own_word() noexcept { return static_cast<std::uint32_t>(current_pid()); }
+
+// The last failed try of this thread: on which mutex, against which word,
+// since when. Tries that keep failing against the same word for a whole
+// kOwnerCheckInterval check the owner, so polling with try_lock recovers from
+// a dead owner just as a blocked lock() does, at one clock read per failure.
+struct FailedTry {
+  const Mutex* mutex = nullptr;
+  std::uint32_t word = 0;
+  Deadline since{};
+};
+thread_local FailedTry t_failed_try;
+
+}  // namespace
+
+OwnerDiedError::OwnerDiedError(pid_t dead_owner)
+    : std::runtime_error("mpkit::Mutex: owner process " + std::to_string(dead_owner) +
+                         " died holding the lock; repair the data, then mark_consistent() and "
+                         "unlock()"),
+      dead_owner_(dead_owner) {}
+
+NotRecoverableError::NotRecoverableError()
+    : std::runtime_error(
+          "mpkit::Mutex: not recoverable (a lock taken over from a dead owner was unlocked "
+          "without mark_consistent())") {}
+
+bool Mutex::take_over_if_owner_gone(std::uint32_t observed, std::uint32_t replacement,
+                                    pid_t& dead_owner) noexcept {
+  const auto owner = static_cast<pid_t>(observed & kPidMask);
+  if (!process_is_gone(owner)) return false;
+  // From exactly the observed word: of all the waiters that saw the same dead
+  // owner, one wins; the others fail and see the winner as the new owner.
+  // acquire: a live previous holder would have released; a dead one did not,
+  // and the winner repairs whatever it left half done.
+  if (!word_.compare_exchange_strong(observed, replacement, std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
+    return false;
+  }
+  // relaxed: we hold the lock now, and only the holder writes consistency_.
+  consistency_.store(kInconsistent, std::memory_order_relaxed);
+  dead_owner = owner;
+  return true;
+}
+
+LockStatus Mutex::acquire_slow(std::optional<Deadline> deadline, pid_t& dead_owner) noexcept {
+  const std::uint32_t self = own_word();
+  std::uint32_t observed = 0;
+  // Spin first: a hand-off about to happen costs ~30 ns, a park ~20 µs.
+  // Backing off, so the polls do not slow the holder (detail/spin.hpp).
+  // relaxed: the CAS that takes the word carries the acquire.
+  const auto took_it = [&] {
+    observed = word_.load(std::memory_order_relaxed);
+    return observed == 0 && word_.compare_exchange_strong(observed, self,
+                                                          std::memory_order_acquire,
+                                                          std::memory_order_relaxed);
+  };
+  if (detail::spin_until(took_it, detail::Poll::kBackingOff)) return LockStatus::kAcquired;
+
+  bool slept = false;
+  std::uint32_t watched = 0;  // the held word we are timing for the owner check
+  Deadline watched_since{};
+  for (;;) {
+    // Cases, on the word just observed (a failed CAS reloads it and the loop
+    // starts over):
+    //  (1) free: take it; with kWaitersBit if we slept, as other sleepers may
+    //      remain and the bit is how our unlock() will know to wake one.
+    //  (2) owned by kPoisonedOwner: not recoverable.
+    //  (3) held, kWaitersBit clear: set it, so the owner's unlock wakes us.
+    //  (4) held as the same word for a whole kOwnerCheckInterval: if the owner
+    //      process is gone, take over from exactly that word.
+    //  (5) the deadline has passed: time out.
+    //  (6) otherwise sleep until woken, the word changes, or the slice ends.
+    if (observed == 0) {  // case (1); acquire: pairs with unlock()'s release
+      if (word_.compare_exchange_strong(observed, slept ? (self | kWaitersBit) : self,
+                                        std::memory_order_acquire, std::memory_order_relaxed)) {
+        return LockStatus::kAcquired;
+      }
+      continue;
+    }
+    if ((observed & kPidMask) == kPoisonedOwner) {  // case (2)
+      return LockStatus::kNotRecoverable;
+    }
+    if ((observed & kWaitersBit) == 0) {  // case (3)
+      // relaxed: only sets a flag in the word; unlock()'s exchange reads the
+      // latest value of the word whatever the order.
+      if (!word_.compare_exchange_strong(observed, observed | kWaitersBit,
+                                         std::memory_order_relaxed, std::memory_order_relaxed)) {
+        continue;
+      }
+      observed |= kWaitersBit;
+    }
+    const Deadline now = Clock::now();
+    if (observed != watched) {
+      watched = observed;
+      watched_since = now;
+    } else if (now - watched_since >= kOwnerCheckInterval) {  // case (4)
+      if (take_over_if_owner_gone(observed, self | kWaitersBit, dead_owner)) {
+        return LockStatus::kOwnerDied;
+      }
+      watched_since = now;
+    }
+    if (deadline && now >= *deadline) {  // case (5)
+      return LockStatus::kTimedOut;
+    }
+    // case (6). Every outcome of the wait (woken, value changed, slice or
+    // deadline over, signal) is handled by re-reading the word; the deadline
+    // is absolute, so a signal neither shortens nor lengthens the wait.
+    Deadline wake_at = now + kOwnerCheckInterval;
+    if (deadline && *deadline < wake_at) wake_at = *deadline;
+    slept = true;
+    (void)futex_wait(word_, observed, wake_at);
+    observed = word_.load(std::memory_order_relaxed);  // relaxed: as in the spin
+  }
+}
+
+LockStatus Mutex::try_acquire_slow(pid_t& dead_owner) noexcept {
+  // One more attempt on a word that looks free (the fast CAS may have lost a
+  // race); a failed CAS leaves the current, non-zero word in `observed`.
+  // relaxed: as in acquire_slow.
+  std::uint32_t observed = word_.load(std::memory_order_relaxed);
+  if (observed == 0 && word_.compare_exchange_strong(observed, own_word(),
+                                                     std::memory_order_acquire,
+                                                     std::memory_order_relaxed)) {
+    return LockStatus::kAcquired;
+  }
+  if ((observed & kPidMask) == kPoisonedOwner) return LockStatus::kNotRecoverable;
+
+  const Deadline now = Clock::now();
+  FailedTry& last = t_failed_try;
+  if (last.mutex != this || last.word != observed) {
+    last = FailedTry{this, observed, now};
+    return LockStatus::kTimedOut;
+  }
+  if (now - last.since < kOwnerCheckInterval) return LockStatus::kTimedOut;
+  last.since = now;
+  // Keep the waiters bit: sleepers still need the wake from our unlock().
+  const std::uint32_t replacement = own_word() | (observed & kWaitersBit);
+  if (take_over_if_owner_gone(observed, replacement, dead_owner)) {
+    last = FailedTry{};
+    return LockStatus::kOwnerDied;
+  }
+  return LockStatus::kTimedOut;
+}
+
+namespace {
+
+[[noreturn]] void throw_for(LockStatus status, pid_t dead_owner) {
+  if (status == LockStatus::kOwnerDied) throw OwnerDiedError(dead_owner);
+  throw NotRecoverableError();
+}
+
+}  // namespace
+
+void Mutex::lock_slow() {
+  pid_t dead_owner = 0;
+  const LockStatus status = acquire_slow(std::nullopt, dead_owner);
+  if (status != LockStatus::kAcquired) throw_for(status, dead_owner);
+}
+
+bool Mutex::try_lock_slow() {
+  pid_t dead_owner = 0;
+  const LockStatus status = try_acquire_slow(dead_owner);
+  if (status == LockStatus::kAcquired) return true;
+  if (status == LockStatus::kTimedOut) return false;
+  throw_for(status, dead_owner);
+}
+
+bool Mutex::try_lock_until(Deadline deadline) {
+  if (try_lock_fast()) return true;
+  pid_t dead_owner = 0;
+  const LockStatus status = acquire_slow(deadline, dead_owner);
+  if (status == LockStatus::kAcquired) return true;
+  if (status == LockStatus::kTimedOut) return false;
+  throw_for(status, dead_owner);
+}
+
+void Mutex::unlock_not_consistent() noexcept {
+  // relaxed: only the holder writes consistency_. A poisoned mutex has no
+  // holder: unlocking it (a caller's mistake) changes nothing.
+  if (consistency_.load(std::memory_order_relaxed) == kNotRecoverable) return;
+  // The owner died and nobody repaired the data: declare it broken for good.
+  consistency_.store(kNotRecoverable, std::memory_order_relaxed);  // relaxed: published below
+  // release: whoever sees kPoisonedOwner also sees kNotRecoverable.
+  word_.exchange(kPoisonedOwner, std::memory_order_release);
+  futex_wake_all(word_);  // every waiter must learn it will never get the lock
+}
+
+}  // namespace mpkit
