@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mpkit/ipc/barrier.hpp"
+#include "signal_survival.hpp"
 #include "test_support.hpp"
 
 namespace mpkit {
@@ -183,34 +184,19 @@ TEST(BarrierThreads, ResetReleasesWaitersAsBroken) {
 // ---- signals ------------------------------------------------------------------
 
 TEST(BarrierThreads, WaiterSurvivesSignalsThenPassesWhenTheLastPartyArrives) {
-  test::Watchdog watchdog;
-  test::Sigusr1Handler handler;
   Shared<Barrier> barrier(2U);
-  std::atomic<pid_t> tid{0};
-  BarrierResult result = BarrierResult::kBroken;
-  std::thread waiter([&] {
-    tid = test::this_tid();
-    result = barrier->arrive_and_wait_for(10s);
-  });
-  ASSERT_TRUE(test::eventually([&] { return tid.load() != 0; }));
-  ASSERT_TRUE(test::wait_until_asleep(tid));
-  test::pester_thread(waiter.native_handle());
-  EXPECT_EQ(barrier->arrive_and_wait_for(10s), BarrierResult::kPassed);
-  waiter.join();
-  EXPECT_EQ(result, BarrierResult::kPassed);
-  EXPECT_GT(test::g_sigusr1_count.load(), 0);
+  BarrierResult last_party = BarrierResult::kBroken;
+  test::expect_thread_wait_survives_signals(
+      [&] { return barrier->arrive_and_wait_for(10s) == BarrierResult::kPassed; },
+      [&] { last_party = barrier->arrive_and_wait_for(10s); });
+  EXPECT_EQ(last_party, BarrierResult::kPassed);
 }
 
 TEST(BarrierProcesses, WaiterInAChildTimesOutAtItsDeadlineUnderSignals) {
-  test::Sigusr1Handler handler;  // inherited by the child
   Shared<Barrier> barrier(2U);
-  Child child([&] {
-    const Outcome outcome = arrive_timed(*barrier, 300ms);
-    if (outcome.result != BarrierResult::kTimedOut) return 1;
-    return outcome.seconds >= 0.3 && outcome.seconds < 2.3 ? 0 : 2;
+  test::expect_child_timed_wait_survives_signals([&] {
+    return barrier->arrive_and_wait_for(test::kSignalledTimeout) != BarrierResult::kTimedOut;
   });
-  for (int i = 0; i < 100; ++i) test::pester_process(child.pid(), 1, 2ms);
-  EXPECT_EQ(child.join(), ExitStatus::exited(0));
   EXPECT_TRUE(barrier->is_broken());
 }
 

@@ -12,6 +12,7 @@
 
 #include "mpkit/ipc/condition.hpp"
 #include "mpkit/ipc/mutex.hpp"
+#include "signal_survival.hpp"
 #include "test_support.hpp"
 
 namespace mpkit {
@@ -26,7 +27,6 @@ struct Guarded {
   Mutex mutex;
   Condition changed;
   bool flag = false;  // guarded by mutex
-  std::atomic<pid_t> waiter_tid{0};
 };
 
 // ---- lifecycle --------------------------------------------------------------
@@ -183,88 +183,48 @@ TEST(ConditionThreads, NotifyAllWakesEveryWaiter) {
   EXPECT_EQ(woken.load(), kWaiters);
 }
 
-// Waits (with a predicate) for `flag` under SIGUSR1 fire; records the outcome.
-struct SignalledWait {
-  bool result = false;
-  double seconds = 0;
-};
-
-SignalledWait wait_for_flag(Guarded& shared, std::chrono::milliseconds timeout) {
-  shared.waiter_tid = test::this_tid();
+// Waits (with a predicate) for `flag`; true if it was set in time.
+bool wait_for_flag(Guarded& shared, std::chrono::milliseconds timeout) {
   std::scoped_lock guard(shared.mutex);
-  const auto start = Clock::now();
-  SignalledWait outcome;
-  outcome.result = shared.changed.wait_for(shared.mutex, timeout, [&] { return shared.flag; });
-  outcome.seconds = test::seconds_since(start);
-  return outcome;
+  return shared.changed.wait_for(shared.mutex, timeout, [&] { return shared.flag; });
 }
 
 TEST(ConditionThreads, WaiterSurvivesSignalsThenWakesOnNotify) {
-  test::Watchdog watchdog;
-  test::Sigusr1Handler handler;
   Shared<Guarded> shared;
-  SignalledWait outcome;
-  std::thread waiter([&] { outcome = wait_for_flag(*shared, 10s); });
-  ASSERT_TRUE(test::eventually([&] { return shared->waiter_tid.load() != 0; }));
-  ASSERT_TRUE(test::wait_until_asleep(shared->waiter_tid));
-  test::pester_thread(waiter.native_handle());
-  {
-    std::scoped_lock guard(shared->mutex);
-    shared->flag = true;
-  }
-  shared->changed.notify_one();
-  waiter.join();
-  EXPECT_TRUE(outcome.result);
-  EXPECT_GT(test::g_sigusr1_count.load(), 0);
+  test::expect_thread_wait_survives_signals(
+      [&] { return wait_for_flag(*shared, 10s); },
+      [&] {
+        {
+          std::scoped_lock guard(shared->mutex);
+          shared->flag = true;
+        }
+        shared->changed.notify_one();
+      });
 }
 
 TEST(ConditionThreads, WaiterSurvivesSignalsThenTimesOutAtItsDeadline) {
-  test::Watchdog watchdog;
-  test::Sigusr1Handler handler;
   Shared<Guarded> shared;
-  SignalledWait outcome;
-  std::atomic<bool> done{false};
-  std::thread waiter([&] {
-    outcome = wait_for_flag(*shared, 300ms);
-    done = true;
-  });
-  while (!done.load()) test::pester_thread(waiter.native_handle(), 1, 2ms);
-  waiter.join();
-  EXPECT_FALSE(outcome.result);
-  EXPECT_GE(outcome.seconds, 0.3);
-  EXPECT_LT(outcome.seconds, 2.3);
-  EXPECT_GT(test::g_sigusr1_count.load(), 0);
+  test::expect_thread_timed_wait_survives_signals(
+      [&] { return wait_for_flag(*shared, test::kSignalledTimeout); });
 }
 
 TEST(ConditionProcesses, WaiterInAChildSurvivesSignalsThenWakesOnNotify) {
-  test::Sigusr1Handler handler;  // installed before fork: the child inherits it
   Shared<Guarded> shared;
-  Child child([&] {
-    const SignalledWait outcome = wait_for_flag(*shared, 10s);
-    if (!outcome.result) return 1;
-    return test::g_sigusr1_count.load() > 0 ? 0 : 2;
-  });
-  ASSERT_TRUE(test::wait_until_asleep(child.pid()));
-  test::pester_process(child.pid());
-  {
-    std::scoped_lock guard(shared->mutex);
-    shared->flag = true;
-  }
-  shared->changed.notify_one();
-  EXPECT_EQ(child.join(), ExitStatus::exited(0));
+  test::expect_child_wait_survives_signals(
+      [&] { return wait_for_flag(*shared, 10s); },
+      [&] {
+        {
+          std::scoped_lock guard(shared->mutex);
+          shared->flag = true;
+        }
+        shared->changed.notify_one();
+      });
 }
 
 TEST(ConditionProcesses, WaiterInAChildTimesOutAtItsDeadlineUnderSignals) {
-  test::Sigusr1Handler handler;
   Shared<Guarded> shared;
-  Child child([&] {
-    const SignalledWait outcome = wait_for_flag(*shared, 300ms);
-    if (outcome.result) return 1;
-    if (outcome.seconds < 0.3 || outcome.seconds > 2.3) return 2;
-    return 0;
-  });
-  for (int i = 0; i < 100; ++i) test::pester_process(child.pid(), 1, 2ms);
-  EXPECT_EQ(child.join(), ExitStatus::exited(0));
+  test::expect_child_timed_wait_survives_signals(
+      [&] { return wait_for_flag(*shared, test::kSignalledTimeout); });
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "mpkit/ipc/event.hpp"
+#include "signal_survival.hpp"
 #include "test_support.hpp"
 
 namespace mpkit {
@@ -139,67 +140,27 @@ TEST(EventProcesses, PingPongStaysInLockstep) {
 // ---- signals ------------------------------------------------------------------
 
 TEST(EventThreads, WaiterSurvivesSignalsThenWakesOnSet) {
-  test::Watchdog watchdog;
-  test::Sigusr1Handler handler;
   Shared<Flagged> shared;
-  bool released = false;
-  std::thread waiter([&] {
-    shared->waiter_tid = test::this_tid();
-    released = shared->event.wait_for(10s);
-  });
-  ASSERT_TRUE(test::eventually([&] { return shared->waiter_tid.load() != 0; }));
-  ASSERT_TRUE(test::wait_until_asleep(shared->waiter_tid));
-  test::pester_thread(waiter.native_handle());
-  shared->event.set();
-  waiter.join();
-  EXPECT_TRUE(released);
-  EXPECT_GT(test::g_sigusr1_count.load(), 0);
+  test::expect_thread_wait_survives_signals([&] { return shared->event.wait_for(10s); },
+                                            [&] { shared->event.set(); });
 }
 
 TEST(EventThreads, WaiterSurvivesSignalsThenTimesOutAtItsDeadline) {
-  test::Watchdog watchdog;
-  test::Sigusr1Handler handler;
   Shared<Flagged> shared;
-  std::atomic<bool> done{false};
-  bool released = true;
-  double seconds = 0;
-  std::thread waiter([&] {
-    const auto start = Clock::now();
-    released = shared->event.wait_for(300ms);
-    seconds = test::seconds_since(start);
-    done = true;
-  });
-  while (!done.load()) test::pester_thread(waiter.native_handle(), 1, 2ms);
-  waiter.join();
-  EXPECT_FALSE(released);
-  EXPECT_GE(seconds, 0.3);
-  EXPECT_LT(seconds, 2.3);
+  test::expect_thread_timed_wait_survives_signals(
+      [&] { return shared->event.wait_for(test::kSignalledTimeout); });
 }
 
 TEST(EventProcesses, WaiterInAChildSurvivesSignalsThenWakesOnSet) {
-  test::Sigusr1Handler handler;  // inherited by the child
   Shared<Flagged> shared;
-  Child child([&] {
-    if (!shared->event.wait_for(10s)) return 1;
-    return test::g_sigusr1_count.load() > 0 ? 0 : 2;
-  });
-  ASSERT_TRUE(test::wait_until_asleep(child.pid()));
-  test::pester_process(child.pid());
-  shared->event.set();
-  EXPECT_EQ(child.join(), ExitStatus::exited(0));
+  test::expect_child_wait_survives_signals([&] { return shared->event.wait_for(10s); },
+                                           [&] { shared->event.set(); });
 }
 
 TEST(EventProcesses, WaiterInAChildTimesOutAtItsDeadlineUnderSignals) {
-  test::Sigusr1Handler handler;
   Shared<Flagged> shared;
-  Child child([&] {
-    const auto start = Clock::now();
-    if (shared->event.wait_for(300ms)) return 1;
-    const double seconds = test::seconds_since(start);
-    return seconds >= 0.3 && seconds < 2.3 ? 0 : 2;
-  });
-  for (int i = 0; i < 100; ++i) test::pester_process(child.pid(), 1, 2ms);
-  EXPECT_EQ(child.join(), ExitStatus::exited(0));
+  test::expect_child_timed_wait_survives_signals(
+      [&] { return shared->event.wait_for(test::kSignalledTimeout); });
 }
 
 }  // namespace

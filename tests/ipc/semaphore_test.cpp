@@ -12,6 +12,7 @@
 
 #include "mpkit/ipc/mutex.hpp"
 #include "mpkit/ipc/semaphore.hpp"
+#include "signal_survival.hpp"
 #include "test_support.hpp"
 
 namespace mpkit {
@@ -157,58 +158,24 @@ TEST(SemaphoreThreads, ReleaseOfManyUnitsWakesAsManyAcquirers) {
 
 struct Signalled {
   Semaphore sem;
-  std::atomic<pid_t> waiter_tid{0};
 };
 
 TEST(SemaphoreThreads, AcquirerSurvivesSignalsThenGetsTheUnit) {
-  test::Watchdog watchdog;
-  test::Sigusr1Handler handler;
   Shared<Signalled> shared;
-  bool got = false;
-  std::thread waiter([&] {
-    shared->waiter_tid = test::this_tid();
-    got = shared->sem.try_acquire_for(10s);
-  });
-  ASSERT_TRUE(test::eventually([&] { return shared->waiter_tid.load() != 0; }));
-  ASSERT_TRUE(test::wait_until_asleep(shared->waiter_tid));
-  test::pester_thread(waiter.native_handle());
-  shared->sem.release();
-  waiter.join();
-  EXPECT_TRUE(got);
-  EXPECT_GT(test::g_sigusr1_count.load(), 0);
+  test::expect_thread_wait_survives_signals([&] { return shared->sem.try_acquire_for(10s); },
+                                            [&] { shared->sem.release(); });
 }
 
 TEST(SemaphoreThreads, AcquirerSurvivesSignalsThenTimesOutAtItsDeadline) {
-  test::Watchdog watchdog;
-  test::Sigusr1Handler handler;
   Shared<Signalled> shared;
-  std::atomic<bool> done{false};
-  bool got = true;
-  double seconds = 0;
-  std::thread waiter([&] {
-    const auto start = Clock::now();
-    got = shared->sem.try_acquire_for(300ms);
-    seconds = test::seconds_since(start);
-    done = true;
-  });
-  while (!done.load()) test::pester_thread(waiter.native_handle(), 1, 2ms);
-  waiter.join();
-  EXPECT_FALSE(got);
-  EXPECT_GE(seconds, 0.3);
-  EXPECT_LT(seconds, 2.3);
+  test::expect_thread_timed_wait_survives_signals(
+      [&] { return shared->sem.try_acquire_for(test::kSignalledTimeout); });
 }
 
 TEST(SemaphoreProcesses, ReleaseWakesAnAcquirerInAnotherProcessUnderSignals) {
-  test::Sigusr1Handler handler;  // inherited by the child
   Shared<Signalled> shared;
-  Child child([&] {
-    if (!shared->sem.try_acquire_for(10s)) return 1;
-    return test::g_sigusr1_count.load() > 0 ? 0 : 2;
-  });
-  ASSERT_TRUE(test::wait_until_asleep(child.pid()));
-  test::pester_process(child.pid());
-  shared->sem.release();
-  EXPECT_EQ(child.join(), ExitStatus::exited(0));
+  test::expect_child_wait_survives_signals([&] { return shared->sem.try_acquire_for(10s); },
+                                           [&] { shared->sem.release(); });
   EXPECT_EQ(shared->sem.value_guess(), 0U);
 }
 
