@@ -90,6 +90,10 @@ LockStatus Mutex::acquire_slow(std::optional<Deadline> deadline, pid_t& dead_own
       continue;
     }
     if ((observed & kPidMask) == kPoisonedOwner) {  // case (2)
+      // acquire: pairs with the poisoning release in unlock_not_consistent(),
+      // so a mistaken unlock() by this thread (a guard unwinding after
+      // NotRecoverableError) reads kNotRecoverable and changes nothing.
+      std::atomic_thread_fence(std::memory_order_acquire);
       return LockStatus::kNotRecoverable;
     }
     if ((observed & kWaitersBit) == 0) {  // case (3)
@@ -135,7 +139,10 @@ LockStatus Mutex::try_acquire_slow(pid_t& dead_owner) noexcept {
                                                      std::memory_order_relaxed)) {
     return LockStatus::kAcquired;
   }
-  if ((observed & kPidMask) == kPoisonedOwner) return LockStatus::kNotRecoverable;
+  if ((observed & kPidMask) == kPoisonedOwner) {
+    std::atomic_thread_fence(std::memory_order_acquire);  // acquire: as in acquire_slow case (2)
+    return LockStatus::kNotRecoverable;
+  }
 
   const Deadline now = Clock::now();
   FailedTry& last = t_failed_try;

@@ -5,13 +5,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cxxabi.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 
 #include "mpkit/ipc/error.hpp"
+#include "mpkit/ipc/futex.hpp"
 #include "mpkit/ipc/process.hpp"
 
 namespace mpkit {
@@ -37,6 +41,10 @@ int exitcode_from_status(int status) noexcept {
   int code = kUncaughtExceptionExit;
   try {
     code = entry();
+  } catch (const abi::__forced_unwind&) {
+    // pthread_exit() (or cancellation) in the child's main thread: finishing
+    // the unwind would run the parent's frames. End the child here instead.
+    ::_exit(0);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "mpkit child %d: %s\n", static_cast<int>(::getpid()), error.what());
   } catch (...) {
@@ -55,6 +63,9 @@ int pidfd_open(pid_t pid) noexcept {
 
 Process::Process(ChildEntry entry, ProcessOptions options) {
   const pid_t parent = ::getpid();
+  // Whatever stdio holds unwritten would otherwise be written again by every
+  // child when it flushes on its way out.
+  std::fflush(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) throw_errno("fork");
   if (pid == 0) run_child(entry, options, parent);
@@ -104,18 +115,28 @@ std::optional<int> Process::join(std::optional<std::chrono::steady_clock::durati
   // A pidfd becomes readable when the child exits: poll() on it is a timed
   // wait for one specific child, which waitpid() cannot do.
   const int pidfd = pidfd_open(pid_);
-  if (pidfd < 0) throw_errno("pidfd_open " + std::to_string(pid_));
-  const auto deadline = std::chrono::steady_clock::now() + *timeout;
+  if (pidfd < 0) {
+    // ESRCH: already reaped behind our back (SIGCHLD ignored); report it the
+    // way the untimed join does.
+    if (errno == ESRCH) {
+      reap_blocking();
+      return exitcode_;
+    }
+    throw_errno("pidfd_open " + std::to_string(pid_));
+  }
+  const Deadline deadline = deadline_after(*timeout);
   for (;;) {
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    // poll() takes an int of milliseconds: wait in slices, up to the deadline.
+    const auto slice = std::clamp<std::chrono::milliseconds::rep>(left.count(), 0, INT_MAX);
     pollfd watch{pidfd, POLLIN, 0};
-    const int ready = ::poll(&watch, 1, static_cast<int>(std::max<long long>(0, left.count())));
+    const int ready = ::poll(&watch, 1, static_cast<int>(slice));
     if (ready > 0) break;
-    if (ready == 0) {
+    if (ready == 0 && Clock::now() >= deadline) {
       ::close(pidfd);
       return std::nullopt;
     }
-    if (errno != EINTR) {
+    if (ready < 0 && errno != EINTR) {
       const int saved = errno;
       ::close(pidfd);
       throw_system_error(saved, "poll pidfd " + std::to_string(pid_));

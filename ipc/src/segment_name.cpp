@@ -1,13 +1,14 @@
 #include <dirent.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <climits>
-#include <fstream>
 #include <memory>
 #include <string>
 
@@ -92,16 +93,22 @@ SegmentName SegmentName::parse(std::string_view full_name) {
 
 bool process_is_gone(pid_t pid) noexcept {
   if (pid <= 0) return true;
-  if (::kill(pid, 0) != 0) return errno == ESRCH;  // EPERM: it exists, not ours
-  // kill() succeeds on a zombie: a killed child not yet reaped. Its state in
-  // /proc/<pid>/stat is the first field after the parenthesised command name.
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return true;  // vanished between the calls
-  const auto paren = line.rfind(')');
-  if (paren == std::string::npos || paren + 2 >= line.size()) return false;
-  const char state = line[paren + 2];
-  return state == 'Z' || state == 'X';
+  // A pidfd becomes readable once the whole thread group has exited, which
+  // is exactly "can never act again": a zombie reads as gone, while a
+  // process whose main thread exited but whose other threads still run (its
+  // /proc/<pid>/stat says Z) reads as alive.
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd >= 0) {
+    pollfd watch{pidfd, POLLIN, 0};
+    const bool exited = ::poll(&watch, 1, 0) > 0 && (watch.revents & POLLIN) != 0;
+    ::close(pidfd);
+    return exited;
+  }
+  if (errno == ESRCH) return true;
+  // No pidfd (EMFILE, EINVAL for a pid that is not a process, an old kernel):
+  // only a definite "no such process" counts as gone; anything uncertain
+  // counts as alive, because "gone" lets a waiter take over a live owner's lock.
+  return ::kill(pid, 0) != 0 && errno == ESRCH;
 }
 
 std::vector<StaleSegment> find_stale_segments(std::string_view shm_dir) {

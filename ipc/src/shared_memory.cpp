@@ -129,10 +129,13 @@ SharedMemory SharedMemory::anonymous(std::size_t size) {
 }
 
 SharedMemory SharedMemory::named(CreateOnly, const SegmentName& name, std::size_t size) {
-  check_fits(size, /*named=*/true, "SharedMemory " + name.str());
+  if (size == 0) check_fits(size, /*named=*/true, "SharedMemory " + name.str());
+  // Create first: a taken name must report EEXIST (open_or_create relies on
+  // it), not "does not fit" because the existing segment fills /dev/shm.
   const FdGuard fd(::shm_open(name.str().c_str(), O_CREAT | O_EXCL | O_RDWR, 0600));
   if (fd.get() < 0) throw_errno("shm_open " + name.str());
   try {
+    check_fits(size, /*named=*/true, "SharedMemory " + name.str());
     if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) throw_errno("ftruncate " + name.str());
     std::byte* data = map_fd(fd.get(), size, Access::kReadWrite, name.str());
     return SharedMemory(data, size, name, current_pid(), Access::kReadWrite);

@@ -1,8 +1,11 @@
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <string>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
@@ -12,6 +15,7 @@
 #include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/segment_name.hpp"
 #include "mpkit/ipc/shared_memory.hpp"
+#include "mpkit/ipc/this_process.hpp"
 
 namespace mpkit {
 namespace {
@@ -131,6 +135,71 @@ TEST(ProcessTest, ChildDiesWithItsParent) {
     std::this_thread::sleep_for(1ms);
   }
   EXPECT_TRUE(gone) << "grandchild " << orphan << " outlived its parent";
+}
+
+TEST(ProcessTest, ParentsBufferedOutputIsNotWrittenAgainByChildren) {
+  std::FILE* file = std::tmpfile();
+  ASSERT_NE(file, nullptr);
+  ASSERT_EQ(std::setvbuf(file, nullptr, _IOFBF, 4096), 0);
+  std::fputs("once", file);  // sits in the buffer, not yet in the file
+  for (int i = 0; i < 3; ++i) {
+    Process child([] { return 0; });
+    ASSERT_EQ(child.join(10s), 0);
+  }
+  std::fflush(file);
+  std::rewind(file);
+  char text[32] = {};
+  const std::size_t read = std::fread(text, 1, sizeof text - 1, file);
+  std::fclose(file);
+  EXPECT_EQ(std::string(text, read), "once");
+}
+
+TEST(ProcessTest, PthreadExitEndsTheChildWithoutUnwindingIntoTheParent) {
+  auto shm = SharedMemory::anonymous(4096);
+  auto* reached = shm.as<std::atomic<int>>();
+  Process child([] { ::pthread_exit(nullptr); });
+  reached->fetch_add(1);  // only the parent may get here
+  EXPECT_EQ(child.join(10s), 0);
+  EXPECT_EQ(reached->load(), 1);
+}
+
+TEST(ProcessTest, HugeTimeoutsWaitInsteadOfReturningEarly) {
+  // 2^32 + 10 ms once truncated to 10 ms in poll(); duration::max() overflowed.
+  Process child([] {
+    ::usleep(50'000);
+    return 4;
+  });
+  EXPECT_EQ(child.join(std::chrono::milliseconds((1LL << 32) + 10)), 4);
+  Process other([] {
+    ::usleep(20'000);
+    return 5;
+  });
+  EXPECT_EQ(other.join(std::chrono::steady_clock::duration::max()), 5);
+}
+
+TEST(ProcessTest, JoinWithSigchldIgnoredDoesNotThrow) {
+  // With SIGCHLD ignored the kernel reaps children itself: join must still
+  // return (the code is then unknowable and reported as -SIGKILL).
+  struct sigaction ignore {};
+  struct sigaction previous {};
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGCHLD, &ignore, &previous);
+  Process child([] { return 0; });
+  std::optional<int> code;
+  EXPECT_NO_THROW(code = child.join(10s));
+  ::sigaction(SIGCHLD, &previous, nullptr);
+  EXPECT_TRUE(code.has_value());
+}
+
+TEST(ProcessTest, CachedPidIsRightInChildrenForkedWithoutAtforkHandlers) {
+  ASSERT_EQ(current_pid(), ::getpid());  // the parent's cache is warm
+  // _Fork runs no atfork handlers: only the WIPEONFORK page saves the child.
+  const pid_t pid = ::_Fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) ::_exit(current_pid() == ::getpid() ? 0 : 1);
+  int status = -1;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 }  // namespace

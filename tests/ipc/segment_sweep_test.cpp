@@ -1,5 +1,7 @@
 #include <signal.h>
+#include <pthread.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,6 +71,22 @@ TEST(SegmentSweepTest, ZombieCreatorCountsAsGone) {
   EXPECT_TRUE(process_is_gone(child.pid()));
   EXPECT_EQ(child.join(10s), 0);
   EXPECT_FALSE(process_is_gone(::getpid()));
+}
+
+TEST(SegmentSweepTest, ProcessWhoseMainThreadExitedIsStillAlive) {
+  // Its /proc/<pid>/stat says Z, yet a thread still runs and may hold locks
+  // or segments: it must not be declared gone.
+  Process child([] {
+    std::thread([] { ::pause(); }).detach();
+    ::syscall(SYS_exit, 0);  // ends this thread only, without unwinding
+  });
+  const auto give_up = std::chrono::steady_clock::now() + 2s;
+  while (std::chrono::steady_clock::now() < give_up) {
+    ASSERT_FALSE(process_is_gone(child.pid()));
+    std::this_thread::sleep_for(10ms);
+  }
+  child.kill();
+  EXPECT_EQ(child.join(10s), -SIGKILL);
 }
 
 TEST(SegmentSweepTest, NamedSegmentOpenedByExecedProcess) {

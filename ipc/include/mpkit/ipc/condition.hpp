@@ -35,7 +35,11 @@
 //             neither shorten nor lengthen it); the predicate overloads
 //             return pred() as last evaluated.
 //   Throws: what mutex.lock() throws while relocking: OwnerDiedError (lock
-//           held) or NotRecoverableError.
+//           held) or NotRecoverableError. The caller's guard is still armed
+//           when OwnerDiedError leaves the wait, and its unlock() would
+//           declare the mutex not recoverable: catch OwnerDiedError INSIDE
+//           the guard's scope, repair the guarded data and mark_consistent()
+//           before the guard unlocks.
 //   Thread safety: any thread of any process; notify without the mutex is
 //           allowed but can race with a waiter's predicate check.
 //

@@ -7,10 +7,13 @@
 // (GoogleTest's reporting, a pool's destructor, shm unlinks; DESIGN.md rule
 // 4). `fn` returning an int gives the exit code; a void `fn` exits 0; an
 // exception escaping `fn` is printed to stderr ("mpkit child <pid>: <what>")
-// and exits with kUncaughtExceptionExit.
+// and exits with kUncaughtExceptionExit. pthread_exit() in `fn` ends the whole
+// child with code 0 (finishing that unwind would run the parent's frames).
 //
 // Exit status follows Python's multiprocessing: exitcode() >= 0 is the exit
-// code, < 0 is minus the signal that killed the child.
+// code (the kernel keeps its low 8 bits), < 0 is minus the signal that killed
+// the child. Before forking, the parent flushes stdio so a child never writes
+// the parent's buffered output a second time.
 //
 // Contract
 //   Requires: the calling process has no threads of its own unless `fn` only

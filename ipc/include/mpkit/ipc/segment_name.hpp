@@ -47,8 +47,10 @@ class SegmentName {
   pid_t creator_;
 };
 
-/// True if `pid` names no running process: it does not exist, or it is a
-/// zombie (killed and not yet reaped, so it can never unlink anything).
+/// True if `pid` names no running process: it does not exist, or every one of
+/// its threads has exited (a zombie, not yet reaped: it can never act again).
+/// Anything uncertain (no pidfd, out of descriptors) answers false. A pid in
+/// another pid namespace looks gone; a reused pid looks alive.
 [[nodiscard]] bool process_is_gone(pid_t pid) noexcept;
 
 struct StaleSegment {
