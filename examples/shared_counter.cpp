@@ -3,7 +3,6 @@
 // the find_package consumer, so it always compiles against the installed API.
 #include <chrono>
 #include <cstdio>
-#include <mutex>
 #include <vector>
 
 #include "mpkit/ipc/mutex.hpp"
@@ -11,8 +10,8 @@
 #include "mpkit/ipc/shared_object.hpp"
 
 struct Tally {
-  mpkit::Mutex mutex;
-  long count = 0;  // guarded by mutex
+  mpkit::Mutex mutex;  // robust: a killed holder is reported, not a hang
+  long count MPKIT_GUARDED_BY(mutex) = 0;
 };
 
 int main() {
@@ -21,7 +20,7 @@ int main() {
   for (int w = 0; w < 4; ++w) {
     workers.emplace_back([&tally] {
       for (int i = 0; i < 1000; ++i) {
-        std::scoped_lock lock(tally->mutex);
+        mpkit::MutexLock lock(tally->mutex);  // or std::scoped_lock
         ++tally->count;
       }
     });
@@ -29,6 +28,7 @@ int main() {
   for (auto& worker : workers) {
     if (worker.join(std::chrono::seconds(10)) != 0) return 1;
   }
+  mpkit::MutexLock lock(tally->mutex);
   std::printf("count = %ld (expected 4000)\n", tally->count);
   return tally->count == 4000 ? 0 : 1;
 }

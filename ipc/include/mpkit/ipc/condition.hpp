@@ -73,26 +73,27 @@ class Condition {
   ~Condition() = default;
 
   /// Waits for a notify (or a spurious wake-up).
-  void wait(Mutex& mutex) { (void)wait_impl(mutex, std::nullopt); }
+  void wait(Mutex& mutex) MPKIT_REQUIRES(mutex) { (void)wait_impl(mutex, std::nullopt); }
 
   /// Waits until pred() holds.
   template <class Pred>
-  void wait(Mutex& mutex, Pred pred) {
+  void wait(Mutex& mutex, Pred pred) MPKIT_REQUIRES(mutex) {
     while (!pred()) wait(mutex);
   }
 
   /// false: `deadline` passed without a notify.
-  [[nodiscard]] bool wait_until(Mutex& mutex, Deadline deadline) {
+  [[nodiscard]] bool wait_until(Mutex& mutex, Deadline deadline) MPKIT_REQUIRES(mutex) {
     return wait_impl(mutex, deadline);
   }
   template <class Rep, class Period>
-  [[nodiscard]] bool wait_for(Mutex& mutex, const std::chrono::duration<Rep, Period>& timeout) {
+  [[nodiscard]] bool wait_for(Mutex& mutex, const std::chrono::duration<Rep, Period>& timeout)
+      MPKIT_REQUIRES(mutex) {
     return wait_until(mutex, detail::deadline_in(timeout));
   }
 
   /// pred(), once it holds or once `deadline` has passed.
   template <class Pred>
-  [[nodiscard]] bool wait_until(Mutex& mutex, Deadline deadline, Pred pred) {
+  [[nodiscard]] bool wait_until(Mutex& mutex, Deadline deadline, Pred pred) MPKIT_REQUIRES(mutex) {
     while (!pred()) {
       if (!wait_until(mutex, deadline)) return pred();
     }
@@ -100,7 +101,7 @@ class Condition {
   }
   template <class Rep, class Period, class Pred>
   [[nodiscard]] bool wait_for(Mutex& mutex, const std::chrono::duration<Rep, Period>& timeout,
-                              Pred pred) {
+                              Pred pred) MPKIT_REQUIRES(mutex) {
     return wait_until(mutex, detail::deadline_in(timeout), std::move(pred));
   }
 
@@ -108,7 +109,8 @@ class Condition {
   void notify_all() noexcept;
 
  private:
-  [[nodiscard]] bool wait_impl(Mutex& mutex, std::optional<Deadline> deadline);
+  [[nodiscard]] bool wait_impl(Mutex& mutex, std::optional<Deadline> deadline)
+      MPKIT_REQUIRES(mutex);
 
   std::atomic<std::uint32_t> seq_{0};       // the futex word: notifications so far
   std::atomic<std::uint32_t> sleepers_{0};  // waiters parked, or about to park, on seq_

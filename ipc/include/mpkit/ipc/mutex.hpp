@@ -70,6 +70,7 @@
 #include "mpkit/ipc/detail/spin.hpp"
 #include "mpkit/ipc/futex.hpp"
 #include "mpkit/ipc/this_process.hpp"
+#include "mpkit/ipc/thread_annotations.hpp"
 
 namespace mpkit {
 
@@ -97,7 +98,7 @@ class NotRecoverableError : public std::runtime_error {
   NotRecoverableError();
 };
 
-class Mutex {
+class MPKIT_CAPABILITY("mutex") Mutex {
  public:
   /// How long a waiter watches one owner before it checks the owner is alive.
   static constexpr std::chrono::milliseconds kOwnerCheckInterval{1};
@@ -112,17 +113,18 @@ class Mutex {
   Mutex& operator=(Mutex&&) = delete;
   ~Mutex() = default;
 
-  void lock();
-  [[nodiscard]] bool try_lock();
+  void lock() MPKIT_ACQUIRE();
+  [[nodiscard]] bool try_lock() MPKIT_TRY_ACQUIRE(true);
   template <class Rep, class Period>
-  [[nodiscard]] bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
+  [[nodiscard]] bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout)
+      MPKIT_TRY_ACQUIRE(true) MPKIT_NO_THREAD_SAFETY_ANALYSIS {
     return try_lock_until(detail::deadline_in(timeout));
   }
-  [[nodiscard]] bool try_lock_until(Deadline deadline);
+  [[nodiscard]] bool try_lock_until(Deadline deadline) MPKIT_TRY_ACQUIRE(true);
 
   /// Requires: the caller holds the lock. After kOwnerDied without
   /// mark_consistent(), the mutex becomes not recoverable.
-  void unlock() noexcept;
+  void unlock() noexcept MPKIT_RELEASE();
 
   /// The exception-free entry point: blocks until the lock is held (kAcquired,
   /// kOwnerDied), `deadline` passes (kTimedOut) or kNotRecoverable.
@@ -164,6 +166,21 @@ static_assert(std::is_trivially_destructible_v<Mutex>,
 static_assert(sizeof(Mutex) == 8, "Mutex is two 32-bit words, no padding");
 static_assert(alignof(Mutex) == 4, "the futex word must be 4-byte aligned");
 
+/// A scoped guard for Mutex that clang's -Wthread-safety understands
+/// (std::scoped_lock works as well but is not annotated).
+/// Throws: what Mutex::lock() throws; OwnerDiedError leaves the lock held and
+/// the guard not armed, as with std::scoped_lock.
+class MPKIT_SCOPED_CAPABILITY MutexLock {
+ public:
+  explicit MutexLock(Mutex& mutex) MPKIT_ACQUIRE(mutex) : mutex_(mutex) { mutex_.lock(); }
+  MutexLock(const MutexLock&) = delete;
+  MutexLock& operator=(const MutexLock&) = delete;
+  ~MutexLock() MPKIT_RELEASE() { mutex_.unlock(); }
+
+ private:
+  Mutex& mutex_;
+};
+
 // ---- fast paths, inline: one CAS to lock, one exchange to unlock ----------
 
 inline bool Mutex::try_lock_fast() noexcept {
@@ -174,15 +191,17 @@ inline bool Mutex::try_lock_fast() noexcept {
                                        std::memory_order_acquire, std::memory_order_relaxed);
 }
 
-inline void Mutex::lock() {
+inline void Mutex::lock() MPKIT_NO_THREAD_SAFETY_ANALYSIS {
   if (!try_lock_fast()) [[unlikely]] {
     lock_slow();
   }
 }
 
-inline bool Mutex::try_lock() { return try_lock_fast() || try_lock_slow(); }
+inline bool Mutex::try_lock() MPKIT_NO_THREAD_SAFETY_ANALYSIS {
+  return try_lock_fast() || try_lock_slow();
+}
 
-inline void Mutex::unlock() noexcept {
+inline void Mutex::unlock() noexcept MPKIT_NO_THREAD_SAFETY_ANALYSIS {
   // relaxed: only the holder writes consistency_, and we are the holder.
   if (consistency_.load(std::memory_order_relaxed) != kConsistent) [[unlikely]] {
     unlock_not_consistent();
