@@ -90,10 +90,11 @@ LockStatus Mutex::acquire_slow(std::optional<Deadline> deadline, pid_t& dead_own
       continue;
     }
     if ((observed & kPidMask) == kPoisonedOwner) {  // case (2)
-      // acquire: pairs with the poisoning release in unlock_not_consistent(),
-      // so a mistaken unlock() by this thread (a guard unwinding after
-      // NotRecoverableError) reads kNotRecoverable and changes nothing.
-      std::atomic_thread_fence(std::memory_order_acquire);
+      // acquire: re-reads the (permanent) poison to pair with the release in
+      // unlock_not_consistent(), so a mistaken unlock() by this thread (a
+      // guard unwinding after NotRecoverableError) reads kNotRecoverable and
+      // changes nothing. A load, not a fence: TSan does not model fences.
+      (void)word_.load(std::memory_order_acquire);
       return LockStatus::kNotRecoverable;
     }
     if ((observed & kWaitersBit) == 0) {  // case (3)
@@ -140,7 +141,7 @@ LockStatus Mutex::try_acquire_slow(pid_t& dead_owner) noexcept {
     return LockStatus::kAcquired;
   }
   if ((observed & kPidMask) == kPoisonedOwner) {
-    std::atomic_thread_fence(std::memory_order_acquire);  // acquire: as in acquire_slow case (2)
+    (void)word_.load(std::memory_order_acquire);  // acquire: as in acquire_slow case (2)
     return LockStatus::kNotRecoverable;
   }
 
