@@ -27,9 +27,11 @@ inline constexpr std::uint64_t kRingMagic = 0x6d706b69'74726e67;
 /// never wrap in practice (2^64 items at 10^9/s is 584 years).
 inline constexpr std::size_t kMaxRingCapacity = std::size_t{1} << 31;
 
-/// Checks `capacity` and rounds it up to a power of two.
-/// Throws std::invalid_argument naming the argument for 0 or > kMaxRingCapacity.
-[[nodiscard]] inline std::size_t ring_capacity(const char* type, std::size_t capacity) {
+/// Checks `capacity` and rounds it up to a power of two, and to at least
+/// `minimum` (a power of two). Throws std::invalid_argument naming the
+/// argument for 0 or > kMaxRingCapacity.
+[[nodiscard]] inline std::size_t ring_capacity(const char* type, std::size_t capacity,
+                                               std::size_t minimum = 1) {
   if (capacity == 0) {
     throw_invalid_argument(std::string(type) + ": capacity must be > 0 (got 0)");
   }
@@ -38,7 +40,7 @@ inline constexpr std::size_t kMaxRingCapacity = std::size_t{1} << 31;
                            std::to_string(kMaxRingCapacity) + " (got " + std::to_string(capacity) +
                            ")");
   }
-  return std::bit_ceil(capacity);
+  return std::bit_ceil(capacity < minimum ? minimum : capacity);
 }
 
 /// `offset` rounded up to a multiple of `align` (a power of two).

@@ -1,0 +1,284 @@
+// Queue transports between two processes: throughput (items/s) for 8-byte
+// and 64-byte items, and ping-pong round-trip latency, for SpscRing and
+// MpmcRing, with a pipe() baseline in the same binary (STYLE.md habit 14).
+//
+// Each benchmark forks one long-lived peer process before its timing loop.
+// Throughput: per iteration the parent pushes kBatchItems items and stops the
+// clock when the peer reports it has popped them all (UseManualTime). The
+// "Batch" variants move up to 64 items per try_push_many/try_pop_many call.
+// Ping-pong: the parent sends one item and waits for the echo, kRoundTrips
+// times per iteration; rtt_ns is the mean round trip.
+// Placement is left to the scheduler (unpinned); on this 2-core VM the two
+// processes normally land on different cores.
+
+#include <unistd.h>
+
+#include <benchmark/benchmark.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+
+#include "mpkit/ipc/mpmc_ring.hpp"
+#include "mpkit/ipc/process.hpp"
+#include "mpkit/ipc/shared_object.hpp"
+#include "mpkit/ipc/spsc_ring.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::uint64_t kBatchItems = 1 << 20;
+constexpr int kRoundTrips = 20'000;
+constexpr std::size_t kRingCapacity = 4096;
+constexpr std::size_t kManyChunk = 64;
+
+template <std::size_t N>
+struct Bytes {
+  std::uint64_t words[N / 8];
+};
+using Item8 = Bytes<8>;
+using Item64 = Bytes<64>;
+
+// How far the peer has got, in shared memory.
+struct Progress {
+  std::atomic<std::uint64_t> popped{0};
+};
+
+void wait_for(const std::atomic<std::uint64_t>& counter, std::uint64_t target) {
+  while (counter.load(std::memory_order_acquire) < target) {
+    std::this_thread::yield();
+  }
+}
+
+// Mean round trip in ns over the whole run, as a plain counter.
+void set_rtt(benchmark::State& state, double total_seconds, int trips_per_iteration) {
+  const double trips = static_cast<double>(state.iterations()) * trips_per_iteration;
+  state.counters["rtt_ns"] = trips > 0 ? total_seconds * 1e9 / trips : 0.0;
+}
+
+// ---- rings ----------------------------------------------------------------
+
+template <class Ring, class Item, bool kBatched>
+void BM_RingThroughput(benchmark::State& state) {
+  auto ring = Ring::create(kRingCapacity);
+  auto progress = mpkit::SharedObject<Progress>::anonymous();
+  mpkit::Process consumer([&] {
+    std::array<Item, kManyChunk> buffer{};
+    std::uint64_t popped = 0;
+    for (;;) {
+      if constexpr (kBatched) {
+        std::size_t got = ring.try_pop_many(buffer);
+        if (got == 0) {
+          if (ring.pop(buffer[0]) != mpkit::QueueStatus::kOk) break;
+          got = 1;
+        }
+        popped += got;
+        benchmark::DoNotOptimize(buffer[got - 1]);
+      } else {
+        if (ring.pop(buffer[0]) != mpkit::QueueStatus::kOk) break;
+        ++popped;
+        benchmark::DoNotOptimize(buffer[0]);
+      }
+      if ((popped & 1023) == 0 || popped % kBatchItems == 0) {
+        progress->popped.store(popped, std::memory_order_release);
+      }
+    }
+    return 0;
+  });
+
+  std::array<Item, kManyChunk> items{};
+  std::uint64_t target = 0;
+  for (auto _ : state) {
+    const auto start = Clock::now();
+    if constexpr (kBatched) {
+      std::uint64_t sent = 0;
+      while (sent < kBatchItems) {
+        const std::size_t want = std::min<std::uint64_t>(kManyChunk, kBatchItems - sent);
+        std::size_t put = ring.try_push_many(std::span<const Item>(items.data(), want));
+        if (put == 0) {
+          if (ring.push(items[0]) != mpkit::QueueStatus::kOk) state.SkipWithError("push failed");
+          put = 1;
+        }
+        sent += put;
+      }
+    } else {
+      for (std::uint64_t i = 0; i < kBatchItems; ++i) {
+        items[0].words[0] = i;
+        if (ring.push(items[0]) != mpkit::QueueStatus::kOk) state.SkipWithError("push failed");
+      }
+    }
+    target += kBatchItems;
+    wait_for(progress->popped, target);
+    state.SetIterationTime(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  ring.close();
+  (void)consumer.join(std::chrono::seconds(10));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kBatchItems));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kBatchItems * sizeof(Item)));
+}
+
+template <class Ring>
+void BM_RingPingPong(benchmark::State& state) {
+  auto request = Ring::create(16);
+  auto reply = Ring::create(16);
+  mpkit::Process echo([&] {
+    std::uint64_t value = 0;
+    while (request.pop(value) == mpkit::QueueStatus::kOk) {
+      if (reply.push(value) != mpkit::QueueStatus::kOk) break;
+    }
+    return 0;
+  });
+  std::uint64_t value = 0;
+  double total_seconds = 0;
+  for (auto _ : state) {
+    const auto start = Clock::now();
+    for (int i = 0; i < kRoundTrips; ++i) {
+      if (request.push(static_cast<std::uint64_t>(i)) != mpkit::QueueStatus::kOk ||
+          reply.pop(value) != mpkit::QueueStatus::kOk) {
+        state.SkipWithError("ping-pong failed");
+        break;
+      }
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    total_seconds += seconds;
+    state.SetIterationTime(seconds);
+  }
+  request.close();
+  reply.close();
+  (void)echo.join(std::chrono::seconds(10));
+  set_rtt(state, total_seconds, kRoundTrips);
+}
+
+// ---- pipe baseline --------------------------------------------------------
+
+struct Pipe {
+  int fds[2] = {-1, -1};
+  Pipe() {
+    if (::pipe(fds) != 0) throw std::runtime_error("pipe");
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+  ~Pipe() { close_all(); }
+  void close_all() noexcept {
+    for (int& fd : fds) {
+      if (fd >= 0) ::close(fd);
+      fd = -1;
+    }
+  }
+};
+
+bool write_all(int fd, const void* data, std::size_t n) {
+  const auto* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+bool read_all(int fd, void* data, std::size_t n) {
+  auto* p = static_cast<char*>(data);
+  while (n > 0) {
+    const ssize_t r = ::read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+// One write(2) per item: what a queue API over a pipe does (mp.Queue-like).
+template <class Item>
+void BM_PipeThroughput(benchmark::State& state) {
+  Pipe pipe;
+  auto progress = mpkit::SharedObject<Progress>::anonymous();
+  mpkit::Process consumer([&] {
+    ::close(pipe.fds[1]);
+    Item item{};
+    std::uint64_t popped = 0;
+    while (read_all(pipe.fds[0], &item, sizeof item)) {
+      ++popped;
+      if ((popped & 1023) == 0) progress->popped.store(popped, std::memory_order_release);
+    }
+    return 0;
+  });
+  ::close(pipe.fds[0]);
+  pipe.fds[0] = -1;
+  constexpr std::uint64_t kItems = kBatchItems / 16;  // pipes are slow: keep iterations short
+  Item item{};
+  std::uint64_t target = 0;
+  for (auto _ : state) {
+    const auto start = Clock::now();
+    for (std::uint64_t i = 0; i < kItems; ++i) {
+      if (!write_all(pipe.fds[1], &item, sizeof item)) state.SkipWithError("write failed");
+    }
+    target += kItems;
+    wait_for(progress->popped, target);
+    state.SetIterationTime(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  pipe.close_all();
+  (void)consumer.join(std::chrono::seconds(10));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kItems));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kItems * sizeof(Item)));
+}
+
+void BM_PipePingPong(benchmark::State& state) {
+  Pipe request;
+  Pipe reply;
+  mpkit::Process echo([&] {
+    std::uint64_t value = 0;
+    while (read_all(request.fds[0], &value, sizeof value) && write_all(reply.fds[1], &value, sizeof value)) {
+    }
+    return 0;
+  });
+  constexpr int kTrips = kRoundTrips / 10;
+  std::uint64_t value = 0;
+  double total_seconds = 0;
+  for (auto _ : state) {
+    const auto start = Clock::now();
+    for (int i = 0; i < kTrips; ++i) {
+      if (!write_all(request.fds[1], &value, sizeof value) || !read_all(reply.fds[0], &value, sizeof value)) {
+        state.SkipWithError("pipe ping-pong failed");
+        break;
+      }
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    total_seconds += seconds;
+    state.SetIterationTime(seconds);
+  }
+  request.close_all();
+  reply.close_all();
+  (void)echo.join(std::chrono::seconds(10));
+  set_rtt(state, total_seconds, kTrips);
+}
+
+}  // namespace
+
+#define MPKIT_QUEUE_BENCH(...) BENCHMARK(__VA_ARGS__)->UseManualTime()->Unit(benchmark::kMillisecond)
+
+MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item8>, Item8, false>)->Name("Throughput/SpscRing/8B");
+MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item8>, Item8, true>)->Name("Throughput/SpscRingBatch/8B");
+MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::MpmcRing<Item8>, Item8, false>)->Name("Throughput/MpmcRing/8B");
+MPKIT_QUEUE_BENCH(BM_PipeThroughput<Item8>)->Name("Throughput/Pipe/8B");
+MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item64>, Item64, false>)->Name("Throughput/SpscRing/64B");
+MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item64>, Item64, true>)->Name("Throughput/SpscRingBatch/64B");
+MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::MpmcRing<Item64>, Item64, false>)->Name("Throughput/MpmcRing/64B");
+MPKIT_QUEUE_BENCH(BM_PipeThroughput<Item64>)->Name("Throughput/Pipe/64B");
+BENCHMARK(BM_RingPingPong<mpkit::SpscRing<std::uint64_t>>)->Name("PingPong/SpscRing")->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_RingPingPong<mpkit::MpmcRing<std::uint64_t>>)->Name("PingPong/MpmcRing")->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PipePingPong)->Name("PingPong/Pipe")->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+BENCHMARK_MAIN();
