@@ -159,7 +159,13 @@ TEST(ProcessTest, PthreadExitEndsTheChildWithoutUnwindingIntoTheParent) {
   auto* reached = shm.as<std::atomic<int>>();
   Process child([] { ::pthread_exit(nullptr); });
   reached->fetch_add(1);  // only the parent may get here
-  EXPECT_EQ(child.join(10s), 0);
+  const auto code = child.join(10s);
+  ASSERT_TRUE(code.has_value());
+#if !defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer's pthread_exit interceptor ends the child with its own
+  // code; what matters under it too is that nothing unwound into our frames.
+  EXPECT_EQ(code, 0);
+#endif
   EXPECT_EQ(reached->load(), 1);
 }
 

@@ -9,6 +9,7 @@ namespace mpkit::cli {
 [[nodiscard]] Command info_command();
 [[nodiscard]] Command clean_command();
 [[nodiscard]] Command sync_command();
+[[nodiscard]] Command ipc_command();
 [[nodiscard]] Command run_command();
 
 }  // namespace mpkit::cli

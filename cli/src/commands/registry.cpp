@@ -11,6 +11,7 @@ const std::vector<Command>& all_commands() {
       info_command(),
       clean_command(),
       sync_command(),
+      ipc_command(),
       run_command(),
   };
   return kCommands;

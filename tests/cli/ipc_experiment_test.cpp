@@ -1,0 +1,195 @@
+// The `ipc` experiment (run_transport_experiment) at a tiny scale: row shape
+// and correctness, config validation naming the field, and the subcommand's
+// usage-error exit code. No timed assertions: only shapes and verdicts.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "mpkit/ipc/measurement.hpp"
+#include "mpkit/ipc/transport_experiment.hpp"
+
+#ifndef MPKIT_CLI_PATH
+#error "MPKIT_CLI_PATH must name the built mpkit binary"
+#endif
+
+extern char** environ;
+
+namespace {
+
+mpkit::TransportConfig tiny() {
+  mpkit::TransportConfig config;
+  config.repeats = 1;
+  config.messages = 2000;
+  config.round_trips = 200;
+  config.payload_bytes = {8};
+  config.backends = {"lockfree-spsc", "pipe"};
+  return config;
+}
+
+template <class T>
+T param(const mpkit::Measurement& row, const char* key) {
+  const mpkit::ParamValue* value = mpkit::find_param(row, key);
+  EXPECT_NE(value, nullptr) << row.variant << ": no param " << key;
+  if (value == nullptr || !std::holds_alternative<T>(*value)) return T{};
+  return std::get<T>(*value);
+}
+
+TEST(IpcExperiment, TinyRunGivesCorrectRowsOfTheRightShape) {
+  const std::vector<mpkit::Measurement> rows = mpkit::run_transport_experiment(tiny());
+  // 2 backends x 8 B x (throughput + round trip), unpinned.
+  ASSERT_EQ(rows.size(), 4u);
+  for (const mpkit::Measurement& row : rows) {
+    SCOPED_TRACE(row.variant);
+    EXPECT_EQ(row.experiment, "ipc");
+    EXPECT_TRUE(row.variant == "lockfree-spsc" || row.variant == "pipe");
+    EXPECT_EQ(row.workers, 2u);
+    EXPECT_EQ(row.repeats, 1u);
+    EXPECT_TRUE(row.correct);
+    EXPECT_EQ(param<std::int64_t>(row, "bytes"), 8);
+    EXPECT_FALSE(param<bool>(row, "pinned"));
+    EXPECT_GT(row.seconds.median, 0.0);
+    const std::string mode = param<std::string>(row, "mode");
+    if (mode == "throughput") {
+      EXPECT_EQ(param<std::int64_t>(row, "messages"), 2000);
+      EXPECT_GT(mpkit::find_metric(row, "messages_per_s").value_or(0), 0.0);
+      EXPECT_GT(mpkit::find_metric(row, "bytes_per_s").value_or(0), 0.0);
+    } else {
+      EXPECT_EQ(mode, "round-trip");
+      EXPECT_EQ(param<std::int64_t>(row, "round_trips"), 200);
+      const double p50 = mpkit::find_metric(row, "rtt_ns_p50").value_or(0);
+      EXPECT_GT(p50, 0.0);
+      EXPECT_GE(mpkit::find_metric(row, "rtt_ns_p99").value_or(0), p50);
+    }
+  }
+}
+
+TEST(IpcExperiment, BatchVariantAndPinningGiveCorrectRows) {
+  mpkit::TransportConfig config = tiny();
+  config.backends = {"lockfree-spsc-batch64", "boost-spsc"};
+  config.payload_bytes = {64};
+  config.pin = true;
+  const std::vector<mpkit::Measurement> rows = mpkit::run_transport_experiment(config);
+  // The batch variant has no round-trip row: 2 throughput + 1 round trip.
+  ASSERT_EQ(rows.size(), 3u);
+  for (const mpkit::Measurement& row : rows) {
+    SCOPED_TRACE(row.variant);
+    EXPECT_TRUE(row.correct);
+    EXPECT_EQ(param<std::int64_t>(row, "bytes"), 64);
+  }
+}
+
+TEST(IpcExperiment, PipeCannotCarry64KiBAndSaysWhy) {
+  EXPECT_TRUE(mpkit::transport_skip_reason("pipe", 65536).has_value());
+  EXPECT_FALSE(mpkit::transport_skip_reason("pipe", 1024).has_value());
+  EXPECT_FALSE(mpkit::transport_skip_reason("boost-mq", 65536).has_value());
+  mpkit::TransportConfig config = tiny();
+  config.payload_bytes = {65536};
+  config.messages = 8;
+  config.round_trips = 4;
+  const std::vector<mpkit::Measurement> rows = mpkit::run_transport_experiment(config);
+  ASSERT_EQ(rows.size(), 2u);  // lockfree-spsc only: the pipe's rows are skipped
+  for (const mpkit::Measurement& row : rows) {
+    EXPECT_EQ(row.variant, "lockfree-spsc");
+    EXPECT_TRUE(row.correct);
+  }
+}
+
+TEST(IpcExperiment, LargePayloadsGetFewerMessages) {
+  mpkit::TransportConfig config;
+  EXPECT_EQ(mpkit::transport_messages_per_run(config, 8), config.messages);
+  EXPECT_EQ(mpkit::transport_messages_per_run(config, 65536),
+            mpkit::kMaxTransportBytesPerRun / 65536);
+}
+
+void expect_invalid(const mpkit::TransportConfig& config, const std::string& field) {
+  try {
+    (void)mpkit::run_transport_experiment(config);
+    ADD_FAILURE() << "no exception for a bad " << field;
+  } catch (const std::invalid_argument& error) {
+    EXPECT_NE(std::string(error.what()).find(field), std::string::npos) << error.what();
+  }
+}
+
+TEST(IpcExperiment, BadConfigsThrowNamingTheField) {
+  mpkit::TransportConfig config = tiny();
+  config.repeats = 0;
+  expect_invalid(config, "repeats");
+  config = tiny();
+  config.messages = 0;
+  expect_invalid(config, "messages");
+  config = tiny();
+  config.round_trips = 0;
+  expect_invalid(config, "round_trips");
+  config = tiny();
+  config.payload_bytes = {100};
+  expect_invalid(config, "payload_bytes");
+  config = tiny();
+  config.payload_bytes = {};
+  expect_invalid(config, "payload_bytes");
+  config = tiny();
+  config.backends = {"lockfree-spsc", "carrier-pigeon"};
+  expect_invalid(config, "backends");
+}
+
+// `mpkit args...`: the exit code (-signal if killed), output discarded; killed
+// after 60 s so a hang fails the test.
+int mpkit_exit_code(std::vector<std::string> args) {
+  // No insert at the front: GCC 12 warns falsely (null-dereference) on the
+  // string moves of a growing vector<string>.
+  std::string path = MPKIT_CLI_PATH;
+  std::vector<char*> argv{path.data()};
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&files, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&files);
+  if (rc != 0) {
+    ADD_FAILURE() << "posix_spawn " << argv[0] << " failed: " << rc;
+    return -1;
+  }
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > give_up) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      ADD_FAILURE() << "mpkit did not finish within 60 s";
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+TEST(IpcCommand, BadInputExitsWithTwo) {
+  EXPECT_EQ(mpkit_exit_code({"ipc", "--repeat", "0"}), 2);
+  EXPECT_EQ(mpkit_exit_code({"ipc", "--bytes", "100"}), 2);
+  EXPECT_EQ(mpkit_exit_code({"ipc", "--backends", "lockfree-spsc,carrier-pigeon"}), 2);
+  EXPECT_EQ(mpkit_exit_code({"ipc", "--unpinned-too"}), 2);
+}
+
+TEST(IpcCommand, TinyRunExitsWithZero) {
+  EXPECT_EQ(mpkit_exit_code({"ipc", "--repeat", "1", "--messages", "1000", "--round-trips", "100",
+                             "--bytes", "8", "--backends", "lockfree-spsc,pipe"}),
+            0);
+}
+
+}  // namespace
