@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "commands/commands.hpp"
+#include "experiment_command.hpp"
 #include "options.hpp"
 #include "output/format.hpp"
 #include "output/json_rows.hpp"
@@ -312,22 +313,8 @@ int run_ipc(const IpcOptions& options) {
     throw UsageError(error.what());
   }
 
-  // Opened first: a bad path fails in a second, not after the whole run.
-  std::optional<JsonLinesWriter> writer;
-  if (!options.common.json_path.empty()) {
-    writer.emplace(options.common.json_path, "--json", machine_summary(machine_info()));
-  }
-  Progress progress(options.common.progress);
-  progress.set_prefix("ipc: ");
-  const ExperimentReport report = ipc_report(config, progress);
-  progress.clear();
-
-  fmt::print("{}; took {}\n\n{}", report.summary, human_seconds(report.wall_seconds),
-             render_body(report, TableStyle::kPlain));
-  if (writer) {
-    for (const Measurement& row : report.rows) writer->write(row);
-  }
-  return 0;
+  return run_experiment_command("ipc", options.common,
+                                [&](Progress& progress) { return ipc_report(config, progress); });
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "commands/commands.hpp"
+#include "experiment_command.hpp"
 #include "mpkit/ipc/machine.hpp"
 #include "mpkit/ipc/sync_experiment.hpp"
 #include "options.hpp"
@@ -140,22 +141,8 @@ int run_sync(const SyncOptions& options) {
   config.lock_iterations = options.iterations;
   config.pin = options.pin;
 
-  // Opened first: a bad path fails in a second, not after the whole run.
-  std::optional<JsonLinesWriter> writer;
-  if (!options.common.json_path.empty()) {
-    writer.emplace(options.common.json_path, "--json", machine_summary(machine_info()));
-  }
-  Progress progress(options.common.progress);
-  progress.set_prefix("sync: ");
-  const ExperimentReport report = sync_report(config, progress);
-  progress.clear();
-
-  fmt::print("{}; took {}\n\n{}", report.summary, human_seconds(report.wall_seconds),
-             render_body(report, TableStyle::kPlain));
-  if (writer) {
-    for (const Measurement& row : report.rows) writer->write(row);
-  }
-  return 0;
+  return run_experiment_command("sync", options.common,
+                                [&](Progress& progress) { return sync_report(config, progress); });
 }
 
 }  // namespace
