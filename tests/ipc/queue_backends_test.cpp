@@ -67,39 +67,27 @@ using BoostSpscU64 = BoostSpscQueue<std::uint64_t, kSpscCapacity>;
 namespace test {
 
 template <>
-struct QueueFactory<LockedRing<std::uint64_t>> : IntegerItems<std::uint64_t> {
-  static LockedRing<std::uint64_t> make(std::size_t capacity) { return LockedRing<std::uint64_t>::create(capacity); }
+struct QueueFactory<LockedRing<std::uint64_t>>
+    : CreatedBy<LockedRing<std::uint64_t>, IntegerItems<std::uint64_t>, Producers::kMany, Consumers::kMany> {
   static std::string name() { return "LockedRingU64"; }
-  static constexpr bool kMultiProducer = true;
-  static constexpr bool kMultiConsumer = true;
-  static constexpr bool kDetectsPeerDeath = true;
 };
 
 template <>
-struct QueueFactory<LockedRing<Payload64>> : CheckedItems<8> {
-  static LockedRing<Payload64> make(std::size_t capacity) { return LockedRing<Payload64>::create(capacity); }
+struct QueueFactory<LockedRing<Payload64>>
+    : CreatedBy<LockedRing<Payload64>, CheckedItems<8>, Producers::kMany, Consumers::kMany> {
   static std::string name() { return "LockedRingPayload64"; }
-  static constexpr bool kMultiProducer = true;
-  static constexpr bool kMultiConsumer = true;
-  static constexpr bool kDetectsPeerDeath = true;
 };
 
 template <>
-struct QueueFactory<PipeQueue<std::uint64_t>> : IntegerItems<std::uint64_t> {
-  static PipeQueue<std::uint64_t> make(std::size_t capacity) { return PipeQueue<std::uint64_t>::create(capacity); }
+struct QueueFactory<PipeQueue<std::uint64_t>>
+    : CreatedBy<PipeQueue<std::uint64_t>, IntegerItems<std::uint64_t>, Producers::kMany, Consumers::kMany> {
   static std::string name() { return "PipeQueueU64"; }
-  static constexpr bool kMultiProducer = true;
-  static constexpr bool kMultiConsumer = true;
-  static constexpr bool kDetectsPeerDeath = true;
 };
 
 template <>
-struct QueueFactory<PipeQueue<Payload64>> : CheckedItems<8> {
-  static PipeQueue<Payload64> make(std::size_t capacity) { return PipeQueue<Payload64>::create(capacity); }
+struct QueueFactory<PipeQueue<Payload64>>
+    : CreatedBy<PipeQueue<Payload64>, CheckedItems<8>, Producers::kMany, Consumers::kMany> {
   static std::string name() { return "PipeQueuePayload64"; }
-  static constexpr bool kMultiProducer = true;
-  static constexpr bool kMultiConsumer = true;
-  static constexpr bool kDetectsPeerDeath = true;
 };
 
 // The suite asks for capacities 2 ... 1024; Boost's capacity is a template

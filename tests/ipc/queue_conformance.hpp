@@ -69,6 +69,21 @@ struct IntegerItems {
   static std::uint64_t decode(const Value& value) { return static_cast<std::uint64_t>(value); }
 };
 
+enum class Producers { kOne, kMany };
+enum class Consumers { kOne, kMany };
+enum class PeerDeath { kDetected, kUndetected };
+
+/// The usual factory: Q::create(capacity), items encoded by `Items`, and the
+/// backend's honest answers to "several producers?", "several consumers?",
+/// "does a killed peer end the survivors' waits?".
+template <class Q, class Items, Producers P, Consumers C, PeerDeath D = PeerDeath::kDetected>
+struct CreatedBy : Items {
+  static Q make(std::size_t capacity) { return Q::create(capacity); }
+  static constexpr bool kMultiProducer = P == Producers::kMany;
+  static constexpr bool kMultiConsumer = C == Consumers::kMany;
+  static constexpr bool kDetectsPeerDeath = D == PeerDeath::kDetected;
+};
+
 namespace queue_conformance {
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)

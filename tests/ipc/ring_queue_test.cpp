@@ -50,39 +50,27 @@ struct Payload64Items {
 };
 
 template <>
-struct QueueFactory<SpscRing<std::uint64_t>> : IntegerItems<std::uint64_t> {
-  static SpscRing<std::uint64_t> make(std::size_t capacity) { return SpscRing<std::uint64_t>::create(capacity); }
+struct QueueFactory<SpscRing<std::uint64_t>>
+    : CreatedBy<SpscRing<std::uint64_t>, IntegerItems<std::uint64_t>, Producers::kOne, Consumers::kOne> {
   static std::string name() { return "SpscRingU64"; }
-  static constexpr bool kMultiProducer = false;
-  static constexpr bool kMultiConsumer = false;
-  static constexpr bool kDetectsPeerDeath = true;
 };
 
 template <>
-struct QueueFactory<SpscRing<Payload64>> : Payload64Items {
-  static SpscRing<Payload64> make(std::size_t capacity) { return SpscRing<Payload64>::create(capacity); }
+struct QueueFactory<SpscRing<Payload64>>
+    : CreatedBy<SpscRing<Payload64>, Payload64Items, Producers::kOne, Consumers::kOne> {
   static std::string name() { return "SpscRingPayload64"; }
-  static constexpr bool kMultiProducer = false;
-  static constexpr bool kMultiConsumer = false;
-  static constexpr bool kDetectsPeerDeath = true;
 };
 
 template <>
-struct QueueFactory<MpmcRing<std::uint64_t>> : IntegerItems<std::uint64_t> {
-  static MpmcRing<std::uint64_t> make(std::size_t capacity) { return MpmcRing<std::uint64_t>::create(capacity); }
+struct QueueFactory<MpmcRing<std::uint64_t>>
+    : CreatedBy<MpmcRing<std::uint64_t>, IntegerItems<std::uint64_t>, Producers::kMany, Consumers::kMany> {
   static std::string name() { return "MpmcRingU64"; }
-  static constexpr bool kMultiProducer = true;
-  static constexpr bool kMultiConsumer = true;
-  static constexpr bool kDetectsPeerDeath = true;
 };
 
 template <>
-struct QueueFactory<MpmcRing<Payload64>> : Payload64Items {
-  static MpmcRing<Payload64> make(std::size_t capacity) { return MpmcRing<Payload64>::create(capacity); }
+struct QueueFactory<MpmcRing<Payload64>>
+    : CreatedBy<MpmcRing<Payload64>, Payload64Items, Producers::kMany, Consumers::kMany> {
   static std::string name() { return "MpmcRingPayload64"; }
-  static constexpr bool kMultiProducer = true;
-  static constexpr bool kMultiConsumer = true;
-  static constexpr bool kDetectsPeerDeath = true;
 };
 
 using RingQueues = ::testing::Types<SpscRing<std::uint64_t>, SpscRing<Payload64>, MpmcRing<std::uint64_t>,
