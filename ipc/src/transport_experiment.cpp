@@ -1,7 +1,5 @@
 #include "mpkit/ipc/transport_experiment.hpp"
 
-#include <sched.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -29,10 +27,13 @@
 #include "mpkit/ipc/queue.hpp"
 #include "mpkit/ipc/shared_memory.hpp"
 #include "mpkit/ipc/spsc_ring.hpp"
+#include "pinning.hpp"
 
 namespace mpkit {
 namespace {
 
+using detail::Pinning;
+using detail::ScopedPin;
 using std::chrono::steady_clock;
 
 // Bounds on every wait. None is a timing assertion: a healthy peer answers in
@@ -108,44 +109,6 @@ std::int64_t now_ns() noexcept {
              steady_clock::now().time_since_epoch())
       .count();
 }
-
-// ---------------------------------------------------------------------------
-// Pinning: the two sides take the first two CPUs this process may use; the
-// caller's mask comes back on destruction (and after each pinned parent run).
-
-class Pinning {
- public:
-  Pinning() {
-    if (::sched_getaffinity(0, sizeof original_, &original_) != 0) return;
-    for (int cpu = 0; cpu < CPU_SETSIZE && cpus_.size() < 2; ++cpu) {
-      if (CPU_ISSET(cpu, &original_)) cpus_.push_back(cpu);
-    }
-  }
-  Pinning(const Pinning&) = delete;
-  Pinning& operator=(const Pinning&) = delete;
-  ~Pinning() { restore(); }
-
-  [[nodiscard]] bool possible() const noexcept { return cpus_.size() >= 2; }
-  [[nodiscard]] std::string cpus_text() const {
-    return possible() ? std::to_string(cpus_[0]) + "," + std::to_string(cpus_[1]) : std::string();
-  }
-
-  /// Pins the calling process to the side-th chosen CPU (side 0 or 1).
-  void pin(unsigned side) const noexcept {
-    if (!possible()) return;
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpus_[side % 2], &one);
-    ::sched_setaffinity(0, sizeof one, &one);
-  }
-  void restore() const noexcept {
-    if (!cpus_.empty()) ::sched_setaffinity(0, sizeof original_, &original_);
-  }
-
- private:
-  cpu_set_t original_{};
-  std::vector<int> cpus_;
-};
 
 // What one timed run needs to know besides the queue.
 struct RunSpec {
@@ -366,14 +329,7 @@ Sample round_trip_once(Q ping, Q pong, const RunSpec& spec) {
   SharedMemory memory = SharedMemory::anonymous(sizeof(RunControl));
   auto* control = new (memory.data()) RunControl{};
   Process child([&] { return echo<T>(ping, pong, *control, spec); });
-  // The parent is the other side: pinned for this run only.
-  struct Unpin {
-    const Pinning* pinning;
-    ~Unpin() {
-      if (pinning != nullptr) pinning->restore();
-    }
-  } unpin{spec.pinning};
-  if (spec.pinning != nullptr) spec.pinning->pin(0);
+  const ScopedPin pin(spec.pinning, 0);  // the parent is the other side, for this run only
   as_producer(ping);
   as_consumer(pong);
   if (!await_children(*control, 1)) return {};

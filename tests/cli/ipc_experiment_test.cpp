@@ -1,6 +1,7 @@
-// The `ipc` experiment (run_transport_experiment) at a tiny scale: row shape
-// and correctness, config validation naming the field, and the subcommand's
-// usage-error exit code. No timed assertions: only shapes and verdicts.
+// The `ipc` experiment (run_transport_experiment, run_flag_experiment) at a
+// tiny scale: row shape and correctness, config validation naming the field,
+// and the subcommand's usage-error exit code. No timed assertions: only
+// shapes and verdicts.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -13,12 +14,14 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <variant>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "mpkit/ipc/flag_experiment.hpp"
 #include "mpkit/ipc/measurement.hpp"
 #include "mpkit/ipc/transport_experiment.hpp"
 
@@ -145,6 +148,80 @@ TEST(IpcExperiment, BadConfigsThrowNamingTheField) {
   expect_invalid(config, "backends");
 }
 
+mpkit::FlagExperimentConfig tiny_flags() {
+  mpkit::FlagExperimentConfig config;
+  config.repeats = 1;
+  config.polls = 10'000;
+  config.remote_polls = 20;
+  config.handoffs = 50;
+  return config;
+}
+
+TEST(FlagExperiment, EveryBackendGivesACorrectRowWithItsMetrics) {
+  // Every backend, redis included: the experiment starts its own server.
+  const std::vector<mpkit::Measurement> rows = mpkit::run_flag_experiment(tiny_flags());
+  ASSERT_EQ(rows.size(), mpkit::flag_experiment_backends().size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const mpkit::Measurement& row = rows[i];
+    SCOPED_TRACE(row.variant);
+    EXPECT_EQ(row.variant, mpkit::flag_experiment_backends()[i]);
+    EXPECT_EQ(row.experiment, "ipc");
+    EXPECT_EQ(param<std::string>(row, "mode"), "flag");
+    EXPECT_EQ(param<std::int64_t>(row, "handoffs"), 50);
+    EXPECT_EQ(param<std::int64_t>(row, "polls"), row.variant == "redis" ? 20 : 10'000);
+    EXPECT_TRUE(row.correct);
+    EXPECT_EQ(row.repeats, 1u);
+    for (const char* metric : {"poll_ns", "seen_ns_p50", "seen_ns_p99"}) {
+      const auto value = mpkit::find_metric(row, metric);
+      ASSERT_TRUE(value.has_value()) << metric;
+      EXPECT_GT(*value, 0.0) << metric;
+    }
+    EXPECT_LE(*mpkit::find_metric(row, "seen_ns_p50"), *mpkit::find_metric(row, "seen_ns_p99"));
+  }
+}
+
+TEST(FlagExperiment, UnreachableRedisFailsOnlyTheRedisRow) {
+  mpkit::FlagExperimentConfig config = tiny_flags();
+  config.backends = {"atomic", "redis"};
+  config.redis_url = "unix:///nonexistent/mpkit-test.sock";
+  std::vector<std::string> lines;
+  const auto rows =
+      mpkit::run_flag_experiment(config, [&](std::string_view line) { lines.emplace_back(line); });
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_TRUE(rows[0].correct);
+  EXPECT_FALSE(rows[1].correct);
+  EXPECT_EQ(rows[1].repeats, 0u);
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](const std::string& line) {
+    return line.find("redis flag failed") != std::string::npos;
+  }));
+}
+
+TEST(FlagExperiment, BadConfigsThrowNamingTheField) {
+  const auto expect_field = [](const mpkit::FlagExperimentConfig& config, const char* field) {
+    try {
+      mpkit::validate_flag_experiment_config(config);
+      ADD_FAILURE() << "accepted a bad " << field;
+    } catch (const std::invalid_argument& error) {
+      EXPECT_NE(std::string(error.what()).find(field), std::string::npos) << error.what();
+    }
+  };
+  auto config = tiny_flags();
+  config.repeats = 0;
+  expect_field(config, "repeats");
+  config = tiny_flags();
+  config.polls = 0;
+  expect_field(config, "polls");
+  config = tiny_flags();
+  config.remote_polls = 0;
+  expect_field(config, "remote_polls");
+  config = tiny_flags();
+  config.handoffs = mpkit::kMaxFlagHandoffs + 1;
+  expect_field(config, "handoffs");
+  config = tiny_flags();
+  config.backends = {"atomic", "smoke-signal"};
+  expect_field(config, "backends");
+}
+
 // `mpkit args...`: the exit code (-signal if killed), output discarded; killed
 // after 60 s so a hang fails the test.
 int mpkit_exit_code(std::vector<std::string> args) {
@@ -184,11 +261,19 @@ TEST(IpcCommand, BadInputExitsWithTwo) {
   EXPECT_EQ(mpkit_exit_code({"ipc", "--bytes", "100"}), 2);
   EXPECT_EQ(mpkit_exit_code({"ipc", "--backends", "lockfree-spsc,carrier-pigeon"}), 2);
   EXPECT_EQ(mpkit_exit_code({"ipc", "--unpinned-too"}), 2);
+  EXPECT_EQ(mpkit_exit_code({"ipc", "--flags", "atomic,smoke-signal"}), 2);
+  EXPECT_EQ(mpkit_exit_code({"ipc", "--flags", "none,atomic"}), 2);
+  EXPECT_EQ(mpkit_exit_code({"ipc", "--backends", "none", "--flags", "none"}), 2);
+  EXPECT_EQ(mpkit_exit_code({"ipc", "--handoffs", "0"}), 2);
 }
 
 TEST(IpcCommand, TinyRunExitsWithZero) {
   EXPECT_EQ(mpkit_exit_code({"ipc", "--repeat", "1", "--messages", "1000", "--round-trips", "100",
-                             "--bytes", "8", "--backends", "lockfree-spsc,pipe"}),
+                             "--bytes", "8", "--backends", "lockfree-spsc,pipe", "--flags",
+                             "none"}),
+            0);
+  EXPECT_EQ(mpkit_exit_code({"ipc", "--repeat", "1", "--backends", "none", "--flags", "atomic",
+                             "--polls", "1000", "--handoffs", "20"}),
             0);
 }
 

@@ -1,5 +1,7 @@
 // `mpkit ipc`: messages between two processes through every queue backend
-// (run_transport_experiment): throughput and ping-pong round trips.
+// (run_transport_experiment): throughput and ping-pong round trips; and what
+// a shared flag costs for every flag backend (run_flag_experiment): the poll
+// and the set -> seen delay.
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +24,7 @@
 #include "output/json_rows.hpp"
 #include <fmt/format.h>
 
+#include "mpkit/ipc/flag_experiment.hpp"
 #include "mpkit/ipc/machine.hpp"
 #include "mpkit/ipc/transport_experiment.hpp"
 
@@ -32,6 +35,7 @@ constexpr std::string_view kHeadline = "lockfree-spsc";
 constexpr std::string_view kPipe = "pipe";
 constexpr std::string_view kBatch = "lockfree-spsc-batch64";
 constexpr std::size_t kRatioBytes = 64;
+constexpr std::string_view kNone = "none";  // --backends none / --flags none: skip that half
 
 struct IpcOptions {
   ExperimentOptions common;
@@ -41,6 +45,16 @@ struct IpcOptions {
   std::vector<std::string> backends;
   bool pin = false;
   bool unpinned_too = false;
+  std::vector<std::string> flags;
+  std::uint64_t polls = FlagExperimentConfig{}.polls;
+  std::uint64_t handoffs = FlagExperimentConfig{}.handoffs;
+  std::string redis_url;
+};
+
+// What one `mpkit ipc` run measures: either half may be skipped.
+struct IpcPlan {
+  std::optional<TransportConfig> queues;
+  std::optional<FlagExperimentConfig> flags;
 };
 
 std::string join(const std::vector<std::string>& words, std::string_view separator) {
@@ -73,15 +87,27 @@ CLI::Validator supported_size() {
       join(sizes, "|"), "supported_size");
 }
 
-// --backends: each element one of the variant names.
-CLI::Validator known_backend() {
-  const std::vector<std::string> names = backend_words();
+std::vector<std::string> flag_words() {
+  std::vector<std::string> out;
+  for (const std::string_view name : flag_experiment_backends()) out.emplace_back(name);
+  return out;
+}
+
+// --backends / --flags: each element one of `names`, or "none".
+CLI::Validator known_name(std::vector<std::string> names, std::string_view what) {
   return CLI::Validator(
-      [names](std::string& text) -> std::string {
-        if (std::find(names.begin(), names.end(), text) != names.end()) return {};
-        return fmt::format("unknown backend '{}' (known: {})", text, join(names, ", "));
+      [names, what = std::string(what)](std::string& text) -> std::string {
+        if (text == kNone || std::find(names.begin(), names.end(), text) != names.end()) return {};
+        return fmt::format("unknown {} '{}' (known: {}, or none)", what, text, join(names, ", "));
       },
-      "NAME", "known_backend");
+      "NAME", "known_" + std::string(what));
+}
+
+// Empty: all; "none" alone: skip; "none" beside names is an error.
+bool skips(const std::vector<std::string>& names, std::string_view option) {
+  if (std::find(names.begin(), names.end(), kNone) == names.end()) return false;
+  if (names.size() > 1) throw UsageError(fmt::format("{}: 'none' cannot be combined with names", option));
+  return true;
 }
 
 bool param_is(const Measurement& row, std::string_view key, const ParamValue& want) {
@@ -229,36 +255,11 @@ void add_skipped(Table& table, const TransportConfig& config, const std::vector<
   }
 }
 
-ExperimentReport ipc_report(const TransportConfig& config, Progress& progress) {
-  const auto start = std::chrono::steady_clock::now();
-  ExperimentReport report;
-  report.name = "ipc";
-  report.rows =
+void add_queue_part(ExperimentReport& report, const TransportConfig& config, Progress& progress) {
+  const std::vector<Measurement> rows =
       run_transport_experiment(config, [&](std::string_view step) { progress.update(step); });
-  report.wall_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const unsigned cores = machine_info().cores_available;
-  const bool pinned = config.pin && cores >= 2;
-  report.summary = fmt::format(
-      "messages between 2 processes through every queue backend: {} repeats, {}, {} cores "
-      "available (nproc)",
-      config.repeats,
-      pinned ? (config.unpinned_too ? "pinned and unpinned" : "pinned") : "unpinned", cores);
-
-  std::vector<std::string> words = {"mpkit",         "ipc",
-                                    "--repeat",      std::to_string(config.repeats),
-                                    "--messages",    std::to_string(config.messages),
-                                    "--round-trips", std::to_string(config.round_trips),
-                                    "--bytes",       join(size_words(config.payload_bytes), ",")};
-  if (!config.backends.empty()) {
-    words.emplace_back("--backends");
-    words.push_back(join(config.backends, ","));
-  }
-  if (config.pin) words.emplace_back("--pin");
-  if (config.unpinned_too) words.emplace_back("--unpinned-too");
-  report.command_line = command_line(words);
-
-  std::vector<bool> modes = pin_modes(report.rows);
+  const bool pinned = config.pin && machine_info().cores_available >= 2;
+  std::vector<bool> modes = pin_modes(rows);
   if (modes.empty()) modes.push_back(pinned);
   std::vector<std::size_t> sizes;
   for (const std::size_t bytes : transport_payload_sizes()) {
@@ -271,7 +272,7 @@ ExperimentReport ipc_report(const TransportConfig& config, Progress& progress) {
   for (const std::size_t bytes : sizes) {
     const std::uint64_t messages = transport_messages_per_run(config, bytes);
     Table table =
-        rows_table(select(report.rows, false, bytes),
+        rows_table(select(rows, false, bytes),
                    {{{"pinned", "pinned"}, {"messages", "messages"}, {"capacity", "capacity"}},
                     {{"messages_per_s", "msgs/s"}, {"bytes_per_s", "bytes/s"}}});
     add_skipped(table, config, modes, {bytes}, false);
@@ -285,7 +286,7 @@ ExperimentReport ipc_report(const TransportConfig& config, Progress& progress) {
          std::move(table)});
   }
   Table round_trips = rows_table(
-      select(report.rows, true, std::nullopt),
+      select(rows, true, std::nullopt),
       {{{"bytes", "bytes"}, {"pinned", "pinned"}},
        {{"one_way_ns", "one-way"}, {"rtt_ns_p50", "rtt p50"}, {"rtt_ns_p99", "rtt p99"}}});
   add_skipped(round_trips, config, modes, sizes, true);
@@ -293,28 +294,138 @@ ExperimentReport ipc_report(const TransportConfig& config, Progress& progress) {
       {fmt::format("Round trips: parent -> echo process -> parent over two queues, {} per run",
                    config.round_trips),
        std::move(round_trips)});
-  report.notes = notes(report.rows, config);
+  for (std::string& note : notes(rows, config)) report.notes.push_back(std::move(note));
+  report.rows.insert(report.rows.end(), rows.begin(), rows.end());
+}
+
+std::optional<double> flag_metric(const std::vector<Measurement>& rows, std::string_view variant,
+                                  std::string_view metric) {
+  for (const Measurement& row : rows) {
+    if (row.variant == variant && row.correct) return find_metric(row, metric);
+  }
+  return std::nullopt;
+}
+
+// The flag ratio lines: every backend's poll and set -> seen against `atomic`.
+std::vector<std::string> flag_notes(const std::vector<Measurement>& rows) {
+  std::vector<std::string> out;
+  const auto base_poll = flag_metric(rows, "atomic", "poll_ns");
+  const auto base_seen = flag_metric(rows, "atomic", "seen_ns_p50");
+  for (const Measurement& row : rows) {
+    if (!row.correct) {
+      out.push_back(fmt::format(
+          "WARNING: flag {} is incorrect: the watcher never saw the flag, saw a stale value, or "
+          "stopped answering ({} of the runs completed)",
+          row.variant, row.repeats));
+      continue;
+    }
+    if (row.variant == "atomic" || !base_poll || !base_seen || *base_poll <= 0 || *base_seen <= 0) {
+      continue;
+    }
+    const auto poll = find_metric(row, "poll_ns");
+    const auto seen = find_metric(row, "seen_ns_p50");
+    if (!poll || !seen) continue;
+    out.push_back(fmt::format("flag {}: poll {} = {:.1f}x atomic; set -> seen p50 {} = {:.1f}x atomic",
+                              row.variant, format_metric("poll_ns", *poll), *poll / *base_poll,
+                              format_metric("seen_ns_p50", *seen), *seen / *base_seen));
+  }
+  return out;
+}
+
+void add_flag_part(ExperimentReport& report, const FlagExperimentConfig& config,
+                   Progress& progress) {
+  const std::vector<Measurement> rows =
+      run_flag_experiment(config, [&](std::string_view step) { progress.update(step); });
+  report.tables.push_back(
+      {fmt::format("Flags: poll cost (is_set on a clear flag, {} polls; {} for redis) and set in "
+                   "the parent -> seen by a watcher process, {} hand-offs per run",
+                   config.polls, config.remote_polls, config.handoffs),
+       rows_table(rows, {{{"pinned", "pinned"}},
+                         {{"poll_ns", "poll"},
+                          {"seen_ns_p50", "set->seen p50"},
+                          {"seen_ns_p99", "set->seen p99"}}})});
+  for (std::string& note : flag_notes(rows)) report.notes.push_back(std::move(note));
+  report.rows.insert(report.rows.end(), rows.begin(), rows.end());
+}
+
+std::string ipc_command_line(const IpcPlan& plan, unsigned repeats, bool pin, bool unpinned_too) {
+  std::vector<std::string> words = {"mpkit", "ipc", "--repeat", std::to_string(repeats)};
+  if (const auto& queues = plan.queues) {
+    words.insert(words.end(), {"--messages", std::to_string(queues->messages), "--round-trips",
+                               std::to_string(queues->round_trips), "--bytes",
+                               join(size_words(queues->payload_bytes), ",")});
+    if (!queues->backends.empty()) words.insert(words.end(), {"--backends", join(queues->backends, ",")});
+  } else {
+    words.insert(words.end(), {"--backends", std::string(kNone)});
+  }
+  if (const auto& flags = plan.flags) {
+    words.insert(words.end(), {"--polls", std::to_string(flags->polls), "--handoffs",
+                               std::to_string(flags->handoffs)});
+    if (!flags->backends.empty()) words.insert(words.end(), {"--flags", join(flags->backends, ",")});
+    if (!flags->redis_url.empty()) words.insert(words.end(), {"--redis", flags->redis_url});
+  } else {
+    words.insert(words.end(), {"--flags", std::string(kNone)});
+  }
+  if (pin) words.emplace_back("--pin");
+  if (unpinned_too) words.emplace_back("--unpinned-too");
+  return command_line(words);
+}
+
+ExperimentReport ipc_report(const IpcPlan& plan, unsigned repeats, bool pin, bool unpinned_too,
+                            Progress& progress) {
+  const auto start = std::chrono::steady_clock::now();
+  ExperimentReport report;
+  report.name = "ipc";
+  if (plan.queues) add_queue_part(report, *plan.queues, progress);
+  if (plan.flags) add_flag_part(report, *plan.flags, progress);
+  report.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const unsigned cores = machine_info().cores_available;
+  const bool pinned = pin && cores >= 2;
+  report.summary = fmt::format(
+      "{} between 2 processes: {} repeats, {}, {} cores available (nproc)",
+      plan.queues && plan.flags ? "messages through every queue backend, and flags,"
+      : plan.queues             ? "messages through every queue backend"
+                                : "flags",
+      repeats, pinned ? (unpinned_too ? "pinned and unpinned" : "pinned") : "unpinned", cores);
+  report.command_line = ipc_command_line(plan, repeats, pin, unpinned_too);
   return report;
 }
 
 int run_ipc(const IpcOptions& options) {
-  TransportConfig config;
-  config.repeats = options.common.repeat;
-  config.messages = options.messages;
-  config.round_trips = options.round_trips;
-  config.payload_bytes = options.bytes;
-  config.backends = options.backends;
-  config.pin = options.pin;
-  config.unpinned_too = options.unpinned_too;
-  if (config.unpinned_too && !config.pin) throw UsageError("--unpinned-too: needs --pin");
+  if (options.unpinned_too && !options.pin) throw UsageError("--unpinned-too: needs --pin");
+  IpcPlan plan;
   try {
-    validate_transport_config(config);
+    if (!skips(options.backends, "--backends")) {
+      TransportConfig config;
+      config.repeats = options.common.repeat;
+      config.messages = options.messages;
+      config.round_trips = options.round_trips;
+      config.payload_bytes = options.bytes;
+      config.backends = options.backends;
+      config.pin = options.pin;
+      config.unpinned_too = options.unpinned_too;
+      validate_transport_config(config);
+      plan.queues = config;
+    }
+    if (!skips(options.flags, "--flags")) {
+      FlagExperimentConfig config;
+      config.repeats = options.common.repeat;
+      config.polls = options.polls;
+      config.handoffs = options.handoffs;
+      config.backends = options.flags;
+      config.redis_url = options.redis_url;
+      config.pin = options.pin;
+      validate_flag_experiment_config(config);
+      plan.flags = config;
+    }
   } catch (const std::invalid_argument& error) {
     throw UsageError(error.what());
   }
-
-  return run_experiment_command("ipc", options.common,
-                                [&](Progress& progress) { return ipc_report(config, progress); });
+  if (!plan.queues && !plan.flags) throw UsageError("--backends none --flags none: nothing to measure");
+  return run_experiment_command("ipc", options.common, [&](Progress& progress) {
+    return ipc_report(plan, options.common.repeat, options.pin, options.unpinned_too, progress);
+  });
 }
 
 }  // namespace
@@ -323,7 +434,8 @@ Command ipc_command() {
   Command command;
   command.name = "ipc";
   command.summary =
-      "Measure message throughput and round trips between processes, every queue backend";
+      "Measure message throughput and round trips between processes for every queue backend, "
+      "and what every flag backend costs";
   command.setup = [](CLI::App& sub) -> Action {
     auto options = std::make_shared<IpcOptions>();
     add_experiment_options(sub, options->common);
@@ -340,11 +452,29 @@ Command ipc_command() {
         ->type_name("LIST")
         ->capture_default_str();
     sub.add_option("--backends", options->backends,
-                   "backends to measure, comma-separated (default: all: " +
+                   "queue backends to measure, comma-separated, or none (default: all: " +
                        join(backend_words(), ", ") + ")")
         ->delimiter(',')
-        ->check(known_backend())
+        ->check(known_name(backend_words(), "backend"))
         ->type_name("LIST");
+    sub.add_option("--flags", options->flags,
+                   "flag backends to measure, comma-separated, or none (default: all: " +
+                       join(flag_words(), ", ") + ")")
+        ->delimiter(',')
+        ->check(known_name(flag_words(), "flag backend"))
+        ->type_name("LIST");
+    sub.add_option("--polls", options->polls,
+                   "is_set() calls per flag poll-cost run (redis: " +
+                       std::to_string(FlagExperimentConfig{}.remote_polls) + ")")
+        ->check(whole_number_in(1, std::uint64_t{10'000'000'000}))
+        ->capture_default_str();
+    sub.add_option("--handoffs", options->handoffs, "timed flag set -> seen hand-offs per run")
+        ->check(whole_number_in(1, kMaxFlagHandoffs))
+        ->capture_default_str();
+    sub.add_option("--redis", options->redis_url,
+                   "Redis server for the redis flag (unix:///path, redis://host:port; default: "
+                   "a private redis-server on a Unix socket, started and stopped by mpkit)")
+        ->type_name("URL");
     sub.add_flag("--pin", options->pin,
                  std::string("pin the two processes to two different CPUs (restored afterwards)"));
     sub.add_flag("--unpinned-too", options->unpinned_too,
@@ -369,26 +499,43 @@ Command ipc_command() {
         "Every repeat runs every configuration once, round-robin; tables show min/median/max\n"
         "over repeats, then lockfree-spsc against the fastest other backend and the pipe at\n"
         "64 B. Every wait is bounded: a stuck child is killed and its row marked incorrect.\n"
-        "The defaults take about 1.5 minutes on 2 cores; `mpkit run` uses 100000 messages,\n"
-        "20000 round trips, 8 B to 1 KiB, pinned, 3 repeats (about 20 s).\n"
+        "Flags (--flags): atomic (std::atomic byte), rawvalue (plain byte, mp.RawValue), value\n"
+        "(byte under a robust mutex, mp.Value), futex (an Event polled with is_set), futex-wait\n"
+        "(the watcher sleeps in wait_until: a wake-up, not a poll) and redis (GET/SET on a real\n"
+        "server). poll = ns per is_set() on a clear flag in one process; set->seen = from the\n"
+        "parent's clock read before set() to a watcher process's clock read when it sees the\n"
+        "flag (p50, p99 over --handoffs samples; both read CLOCK_MONOTONIC).\n"
+        "The defaults take about 2 minutes on 2 cores; `mpkit run` uses 100000 messages,\n"
+        "20000 round trips, 8 B to 1 KiB, 1000 flag hand-offs, pinned, 3 repeats (about 30 s).\n"
         "\n"
         "Examples:\n"
         "  mpkit ipc --pin\n"
         "  mpkit ipc --pin --unpinned-too --repeat 9 --json ipc.jsonl\n"
-        "  mpkit ipc --bytes 64 --backends lockfree-spsc,pipe --repeat 3   # a quick look\n");
+        "  mpkit ipc --bytes 64 --backends lockfree-spsc,pipe --repeat 3   # a quick look\n"
+        "  mpkit ipc --backends none --flags atomic,redis --pin             # flags only\n");
     return [options](const std::vector<std::string>& /*argv*/) { return run_ipc(*options); };
   };
   command.quick = [](const SuiteContext& context) {
-    TransportConfig config;
-    config.repeats = 3;
-    if (context.repeat) config.repeats = *context.repeat;
-    config.messages = 100'000;
-    config.round_trips = 20'000;
-    config.payload_bytes = {8, 64, 1024};
+    const unsigned repeats = context.repeat ? *context.repeat : 3;
     // Pinned in the suite: unpinned, the two sides often share one CPU and the
     // figures flip between two regimes run to run (NOTES.md: pin, report placement).
-    config.pin = machine_info().cores_available >= 2;
-    return ipc_report(config, *context.progress);
+    const bool pin = machine_info().cores_available >= 2;
+    IpcPlan plan;
+    TransportConfig queues;
+    queues.repeats = repeats;
+    queues.messages = 100'000;
+    queues.round_trips = 20'000;
+    queues.payload_bytes = {8, 64, 1024};
+    queues.pin = pin;
+    plan.queues = queues;
+    FlagExperimentConfig flags;
+    flags.repeats = repeats;
+    flags.polls = 1'000'000;
+    flags.remote_polls = 1000;
+    flags.handoffs = 1000;
+    flags.pin = pin;
+    plan.flags = flags;
+    return ipc_report(plan, repeats, pin, false, *context.progress);
   };
   return command;
 }
