@@ -1,0 +1,74 @@
+#include <algorithm>
+#include <string>
+#include <unordered_set>
+
+#include "mpkit/ipc/error.hpp"
+#include "mpkit/shared_arrays/pid_fill.hpp"
+
+namespace mpkit {
+
+bool fill_row_with_pid(std::span<double> row, pid_t pid, double initial) noexcept {
+  // The book's `assert a[idx] == 42`: a row already done (a task run twice)
+  // or never initialised must show, not be silently overwritten.
+  if (!std::ranges::all_of(row, [initial](double v) { return v == initial; })) return false;
+  std::ranges::fill(row, static_cast<double>(pid));
+  return true;
+}
+
+std::string PidFillCheck::describe() const {
+  if (ok()) {
+    return "ok: " + std::to_string(rows) + " rows by " + std::to_string(distinct_pids) + " workers";
+  }
+  std::string text = "pid fill wrong:";
+  if (initial_left != 0) text += " " + std::to_string(initial_left) + " cells still hold the initial value;";
+  if (unknown != 0) text += " " + std::to_string(unknown) + " cells hold no worker's pid;";
+  if (mixed_rows != 0) text += " " + std::to_string(mixed_rows) + " rows are not uniform;";
+  if (distinct_pids != expected_distinct) {
+    text += " " + std::to_string(distinct_pids) + " distinct worker pids, expected " +
+            std::to_string(expected_distinct) + ";";
+  }
+  if (first_bad_row) text += " first bad row " + std::to_string(*first_bad_row);
+  return text;
+}
+
+PidFillCheck verify_pid_fill(std::span<const double> cells, std::size_t cols,
+                             std::span<const pid_t> worker_pids, double initial) {
+  if (cols == 0) throw_invalid_argument("verify_pid_fill: cols must be > 0 (got 0)");
+  if (cells.size() % cols != 0) {
+    throw_invalid_argument("verify_pid_fill: cols (" + std::to_string(cols) +
+                           ") must divide the cell count (" + std::to_string(cells.size()) + ")");
+  }
+  if (worker_pids.empty()) throw_invalid_argument("verify_pid_fill: worker_pids must not be empty");
+  std::unordered_set<double> known;
+  for (pid_t pid : worker_pids) known.insert(static_cast<double>(pid));
+
+  PidFillCheck check;
+  check.cells = cells.size();
+  check.rows = cells.size() / cols;
+  check.expected_distinct = std::min<std::size_t>(known.size(), check.rows);
+  std::unordered_set<double> seen;
+  for (std::size_t r = 0; r < check.rows; ++r) {
+    const auto row = cells.subspan(r * cols, cols);
+    bool bad = false;
+    for (double v : row) {
+      if (v == initial) {
+        ++check.initial_left;
+        bad = true;
+      } else if (!known.contains(v)) {
+        ++check.unknown;
+        bad = true;
+      } else {
+        seen.insert(v);
+      }
+    }
+    if (!std::ranges::all_of(row, [first = row.front()](double v) { return v == first; })) {
+      ++check.mixed_rows;
+      bad = true;
+    }
+    if (bad && !check.first_bad_row) check.first_bad_row = r;
+  }
+  check.distinct_pids = seen.size();
+  return check;
+}
+
+}  // namespace mpkit
