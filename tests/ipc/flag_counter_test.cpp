@@ -31,6 +31,8 @@
 #include "mpkit/ipc/counter.hpp"
 #include "mpkit/ipc/flag.hpp"
 #include "mpkit/ipc/futex_flag.hpp"
+#include "mpkit/ipc/manager.hpp"
+#include "mpkit/ipc/manager_flag_counter.hpp"
 #include "mpkit/ipc/raw_value_flag_counter.hpp"
 #include "mpkit/ipc/redis_client.hpp"
 #include "mpkit/ipc/redis_flag_counter.hpp"
@@ -75,6 +77,18 @@ struct RedisFixture {
     return "mpkit.test." + prefix + "." + std::to_string(::getpid()) + "." +
            std::to_string(next_key++);
   }
+};
+
+/// One private ManagerServer per Manager test suite, and fresh names.
+struct ManagerFixture {
+  static inline std::optional<ManagerServer> server;
+  static inline int next_name = 0;
+
+  static void start() {
+    if (!server.has_value()) server.emplace();
+  }
+  static void stop() noexcept { server.reset(); }
+  static std::string name(const std::string& prefix) { return prefix + "." + std::to_string(next_name++); }
 };
 
 /// Runs fn(i) in `n` forked children that start together; their exit codes.
@@ -157,6 +171,14 @@ struct Factory<RedisFlag> {
 };
 
 template <>
+struct Factory<ManagerFlag> {
+  static constexpr bool kRemote = true;
+  using Server = ManagerFixture;
+  static ManagerFlag make() { return ManagerFlag::create(ManagerFixture::server.value(), ManagerFixture::name("flag")); }
+  static std::string name() { return "Manager"; }
+};
+
+template <>
 struct Factory<AtomicCounter> {
   static AtomicCounter make() { return AtomicCounter::create(); }
   static std::string name() { return "Atomic"; }
@@ -178,6 +200,15 @@ struct Factory<RedisCounter> {
     return RedisCounter::create(RedisFixture::url(), RedisFixture::key("counter"));
   }
   static std::string name() { return "Redis"; }
+};
+template <>
+struct Factory<ManagerCounter> {
+  static constexpr bool kRemote = true;
+  using Server = ManagerFixture;
+  static ManagerCounter make() {
+    return ManagerCounter::create(ManagerFixture::server.value(), ManagerFixture::name("counter"));
+  }
+  static std::string name() { return "Manager"; }
 };
 
 template <class T>
@@ -206,10 +237,18 @@ template <class T>
 class BackendTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if constexpr (is_remote<T>()) RedisFixture::start();
+    if constexpr (requires { typename Factory<T>::Server; }) {
+      Factory<T>::Server::start();
+    } else if constexpr (is_remote<T>()) {
+      RedisFixture::start();
+    }
   }
   static void TearDownTestSuite() {
-    if constexpr (is_remote<T>()) RedisFixture::stop();
+    if constexpr (requires { typename Factory<T>::Server; }) {
+      Factory<T>::Server::stop();
+    } else if constexpr (is_remote<T>()) {
+      RedisFixture::stop();
+    }
   }
 };
 
@@ -320,7 +359,7 @@ REGISTER_TYPED_TEST_SUITE_P(FlagConformance, StartsClearThenSetAndClearAreIdempo
                             ManyProcessesSetConcurrently, ThreadsPollWhileOthersSetOneHandle,
                             ThreadsSetAndClearRaceThenSettle);
 
-using Flags = ::testing::Types<AtomicFlag, RawValueFlag, ValueFlag, FutexFlag, RedisFlag>;
+using Flags = ::testing::Types<AtomicFlag, RawValueFlag, ValueFlag, FutexFlag, RedisFlag, ManagerFlag>;
 INSTANTIATE_TYPED_TEST_SUITE_P(Ipc, FlagConformance, Flags, Names);
 
 // ============================================================= Counter suite
@@ -405,7 +444,7 @@ REGISTER_TYPED_TEST_SUITE_P(CounterConformance, StartsAtZeroAndAddReturnsTheValu
                             UpdatesCrossTheForkBothWays, ProcessesIncrementConcurrently,
                             ThreadsIncrementConcurrentlyOneHandle);
 
-using Counters = ::testing::Types<AtomicCounter, RawValueCounter, ValueCounter, RedisCounter>;
+using Counters = ::testing::Types<AtomicCounter, RawValueCounter, ValueCounter, RedisCounter, ManagerCounter>;
 INSTANTIATE_TYPED_TEST_SUITE_P(Ipc, CounterConformance, Counters, Names);
 
 // ============================================================ RawValueCounter
