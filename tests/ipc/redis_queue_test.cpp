@@ -122,8 +122,8 @@ struct QueueFactory<RedisU64> : IntegerItems<std::uint64_t> {
   // A dead peer is not detected: Redis cannot tell a quiet client from a dead
   // one (redis_queue.hpp, "What a SIGKILL does").
   static constexpr bool kDetectsPeerDeath = false;
-  // A round trip per push and per pop (~20-50 µs here): 2 x 10^4 items, not 10^6.
-  static constexpr std::uint64_t kStressItems = 20'000;
+  // A round trip per push and per pop (~20-50 µs here): 5 x 10^4 items, not 10^6.
+  static constexpr std::uint64_t kStressItems = queue_conformance::kSanitized ? 10'000 : 50'000;
 };
 
 template <>
@@ -135,7 +135,7 @@ struct QueueFactory<RedisPayloadQueue> : RedisPayloadItems {
   static constexpr bool kMultiProducer = true;
   static constexpr bool kMultiConsumer = true;
   static constexpr bool kDetectsPeerDeath = false;
-  static constexpr std::uint64_t kStressItems = 10'000;
+  static constexpr std::uint64_t kStressItems = queue_conformance::kSanitized ? 5'000 : 20'000;
 };
 
 using RedisQueues = ::testing::Types<RedisU64, RedisPayloadQueue>;
