@@ -17,6 +17,7 @@
 
 #include "mpkit/ipc/boost_message_queue.hpp"
 #include "mpkit/ipc/boost_spsc_queue.hpp"
+#include "mpkit/ipc/detail/spinning_boost_spsc.hpp"
 #include "mpkit/ipc/error.hpp"
 #include "mpkit/ipc/futex.hpp"
 #include "mpkit/ipc/layout.hpp"
@@ -51,20 +52,22 @@ constexpr int kChildNoStart = 3;  // the start barrier never opened
 constexpr int kChildStalled = 4;  // a push / pop timed out or found the queue closed
 constexpr int kChildCorrupt = 5;  // a payload was not the one expected
 
-enum class Backend { kSpsc, kSpscBatch, kMpmc, kBoostSpsc, kLocked, kBoostMq, kPipe };
+enum class Backend { kSpsc, kSpscBatch, kMpmc, kBoostSpsc, kBoostSpscSpin, kLocked, kBoostMq, kPipe };
 
 struct BackendInfo {
   Backend id;
   std::string_view name;
+  bool many;  // several producers and consumers at once
 };
-constexpr std::array<BackendInfo, 7> kBackends = {{
-    {Backend::kSpsc, "lockfree-spsc"},
-    {Backend::kSpscBatch, "lockfree-spsc-batch64"},
-    {Backend::kMpmc, "lockfree-mpmc"},
-    {Backend::kBoostSpsc, "boost-spsc"},
-    {Backend::kLocked, "locked"},
-    {Backend::kBoostMq, "boost-mq"},
-    {Backend::kPipe, "pipe"},
+constexpr std::array<BackendInfo, 8> kBackends = {{
+    {Backend::kSpsc, "lockfree-spsc", false},
+    {Backend::kSpscBatch, "lockfree-spsc-batch64", false},
+    {Backend::kMpmc, "lockfree-mpmc", true},
+    {Backend::kBoostSpsc, "boost-spsc", false},
+    {Backend::kBoostSpscSpin, "boost-spsc-spin", false},
+    {Backend::kLocked, "locked", true},
+    {Backend::kBoostMq, "boost-mq", true},
+    {Backend::kPipe, "pipe", true},
 }};
 constexpr std::array<std::string_view, kBackends.size()> kBackendNames = [] {
   std::array<std::string_view, kBackends.size()> names{};
@@ -114,6 +117,7 @@ std::int64_t now_ns() noexcept {
 struct RunSpec {
   std::uint64_t count = 0;           // messages (throughput) or timed round trips
   const Pinning* pinning = nullptr;  // null: unpinned
+  unsigned sides = 1;                // producers = consumers (throughput)
 };
 
 // ---------------------------------------------------------------------------
@@ -307,6 +311,128 @@ Sample throughput_once(Q queue, const RunSpec& spec) {
 }
 
 // ---------------------------------------------------------------------------
+// Throughput with several producers and several consumers (sides > 1).
+//
+// Producer p sends its share of the messages with seq = (p << kSeqShift) | i;
+// the last producer to finish closes the queue (no wait for the parent to
+// notice), so each consumer pops until kClosed and reads the clock then.
+// Each consumer checks every payload whole and each producer's items in
+// increasing order, and tallies count and seq sum per producer; the parent
+// adds the tallies up after reaping everyone (waitpid orders those plain
+// accesses): every item seen once, none torn, none reordered. With pinning,
+// producers share the first CPU and consumers the second.
+
+constexpr unsigned kMaxSides = kMaxTransportSides;
+constexpr unsigned kSeqShift = 40;
+constexpr std::uint64_t kSeqMask = (std::uint64_t{1} << kSeqShift) - 1;
+
+struct SideTally {
+  std::int64_t end_ns = 0;
+  std::uint64_t received = 0;
+  std::uint64_t mismatches = 0;  // torn, out of order, or from no producer
+  std::array<std::uint64_t, kMaxSides> count{};
+  std::array<std::uint64_t, kMaxSides> seq_sum{};
+};
+struct ManyControl {
+  RunControl barrier;
+  alignas(kCacheLineSize) std::atomic<std::uint32_t> producers_done{0};
+  std::array<SideTally, kMaxSides> tally{};
+};
+static_assert(std::is_trivially_destructible_v<ManyControl>, "vanishes with its mapping");
+
+constexpr std::uint64_t share_of(std::uint64_t count, unsigned sides, unsigned p) noexcept {
+  return count / sides + (p < count % sides ? 1 : 0);
+}
+
+template <class T, class Q>
+int produce_share(Q& queue, ManyControl& control, const RunSpec& spec, unsigned p) {
+  if (spec.pinning != nullptr) spec.pinning->pin(0);
+  as_producer(queue);
+  if (!check_in_and_wait(control.barrier)) return kChildNoStart;
+  T item{};
+  const std::uint64_t base = std::uint64_t{p} << kSeqShift;
+  const std::uint64_t n = share_of(spec.count, spec.sides, p);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    fill(item, base | i);
+    if (!send(queue, item)) return kChildStalled;
+  }
+  // acq_rel: the last one out sees every other producer's pushes as done.
+  if (control.producers_done.fetch_add(1, std::memory_order_acq_rel) + 1 == spec.sides) queue.close();
+  return 0;
+}
+
+template <class T, class Q>
+int consume_share(Q& queue, ManyControl& control, const RunSpec& spec, unsigned c) {
+  if (spec.pinning != nullptr) spec.pinning->pin(1);
+  as_consumer(queue);
+  if (!check_in_and_wait(control.barrier)) return kChildNoStart;
+  SideTally& tally = control.tally[c];
+  std::array<std::uint64_t, kMaxSides> next{};  // the least acceptable i per producer
+  T item{};
+  for (;;) {
+    QueueStatus status = queue.try_pop(item);
+    if (status == QueueStatus::kEmpty) status = queue.pop_until(item, deadline_after(kStallTimeout));
+    if (status == QueueStatus::kClosed) break;
+    if (status != QueueStatus::kOk) return kChildStalled;
+    const std::uint64_t seq = item.words[0];
+    const auto p = static_cast<unsigned>(seq >> kSeqShift);
+    const std::uint64_t i = seq & kSeqMask;
+    if (p >= spec.sides || i < next[p] || !holds(item, seq)) {
+      ++tally.mismatches;
+      continue;
+    }
+    next[p] = i + 1;
+    ++tally.count[p];
+    tally.seq_sum[p] += i;
+    ++tally.received;
+  }
+  tally.end_ns = now_ns();
+  return tally.mismatches != 0 ? kChildCorrupt : 0;
+}
+
+template <class T, class Q>
+Sample throughput_many_once(Q queue, const RunSpec& spec) {
+  if (!prime<T>(queue)) return {};
+  SharedMemory memory = SharedMemory::anonymous(sizeof(ManyControl));
+  auto* control = new (memory.data()) ManyControl{};
+  std::vector<Process> children;  // declared after queue and memory: reaped first
+  children.reserve(2 * spec.sides);
+  for (unsigned c = 0; c < spec.sides; ++c) {
+    children.emplace_back([&, c] { return consume_share<T>(queue, *control, spec, c); });
+  }
+  for (unsigned p = 0; p < spec.sides; ++p) {
+    children.emplace_back([&, p] { return produce_share<T>(queue, *control, spec, p); });
+  }
+  if (!await_children(control->barrier, 2 * spec.sides)) return {};
+  const std::int64_t start_ns = now_ns();
+  open_barrier(control->barrier);
+
+  const auto per_message =
+      std::chrono::nanoseconds(20'000 + 5 * static_cast<std::int64_t>(sizeof(T)));
+  const Deadline give_up =
+      deadline_after(kStartTimeout + per_message * static_cast<std::int64_t>(spec.count));
+  bool ok = true;
+  for (Process& child : children) {
+    const auto code = child.join(std::max(Clock::duration::zero(), give_up - Clock::now()));
+    ok = ok && code && *code == 0;
+  }
+  if (!ok) return {};
+  std::int64_t end_ns = start_ns;
+  for (unsigned p = 0; p < spec.sides; ++p) {
+    const std::uint64_t n = share_of(spec.count, spec.sides, p);
+    std::uint64_t count = 0;
+    std::uint64_t seq_sum = 0;
+    for (unsigned c = 0; c < spec.sides; ++c) {
+      count += control->tally[c].count[p];
+      seq_sum += control->tally[c].seq_sum[p];
+    }
+    if (count != n || seq_sum != (n == 0 ? 0 : n * (n - 1) / 2)) return {};
+  }
+  for (unsigned c = 0; c < spec.sides; ++c) end_ns = std::max(end_ns, control->tally[c].end_ns);
+  return {true, static_cast<double>(end_ns - start_ns) / 1e9, 0, 0};
+}
+
+// ---------------------------------------------------------------------------
 // Round trips: the parent sends on `ping`, an echo child sends every item
 // back on `pong`; the parent checks each reply.
 
@@ -362,26 +488,39 @@ Sample round_trip_once(Q ping, Q pong, const RunSpec& spec) {
 // ---------------------------------------------------------------------------
 // Dispatch: payload sizes are types, so one instantiation per supported size.
 
+// One producer and one consumer, or several of each (single-sided backends
+// are skipped before dispatch when sides > 1).
+template <class T, bool Batched, class Q>
+Sample throughput_run(Q queue, const RunSpec& spec) {
+  if constexpr (!Batched) {
+    if (spec.sides > 1) return throughput_many_once<T>(std::move(queue), spec);
+  }
+  return throughput_once<T, Batched>(std::move(queue), spec);
+}
+
 template <std::size_t N>
 Sample throughput_for(Backend backend, const RunSpec& spec) {
   using T = Payload<N>;
   constexpr std::size_t kCapacity = queue_capacity(N);
   switch (backend) {
     case Backend::kSpsc:
-      return throughput_once<T, false>(SpscRing<T>::create(kCapacity), spec);
+      return throughput_run<T, false>(SpscRing<T>::create(kCapacity), spec);
     case Backend::kSpscBatch:
-      return throughput_once<T, true>(SpscRing<T>::create(kCapacity), spec);
+      return throughput_run<T, true>(SpscRing<T>::create(kCapacity), spec);
     case Backend::kMpmc:
-      return throughput_once<T, false>(MpmcRing<T>::create(kCapacity), spec);
+      return throughput_run<T, false>(MpmcRing<T>::create(kCapacity), spec);
     case Backend::kBoostSpsc:
-      return throughput_once<T, false>(BoostSpscQueue<T, kCapacity>::create(kCapacity), spec);
+      return throughput_run<T, false>(BoostSpscQueue<T, kCapacity>::create(kCapacity), spec);
+    case Backend::kBoostSpscSpin:
+      return throughput_run<T, false>(detail::SpinningBoostSpsc<T, kCapacity>::create(kCapacity),
+                                      spec);
     case Backend::kLocked:
-      return throughput_once<T, false>(LockedRing<T>::create(kCapacity), spec);
+      return throughput_run<T, false>(LockedRing<T>::create(kCapacity), spec);
     case Backend::kBoostMq:
-      return throughput_once<T, false>(BoostMessageQueue<T>::create(kCapacity), spec);
+      return throughput_run<T, false>(BoostMessageQueue<T>::create(kCapacity), spec);
     case Backend::kPipe:
       if constexpr (N <= kPipeBuf)
-        return throughput_once<T, false>(PipeQueue<T>::create(kCapacity), spec);
+        return throughput_run<T, false>(PipeQueue<T>::create(kCapacity), spec);
       break;  // not carried: skipped before dispatch
   }
   return {};
@@ -403,6 +542,9 @@ Sample round_trip_for(Backend backend, const RunSpec& spec) {
     case Backend::kBoostSpsc:
       return round_trip_once<T>(BoostSpscQueue<T, kCapacity>::create(kCapacity),
                                 BoostSpscQueue<T, kCapacity>::create(kCapacity), spec);
+    case Backend::kBoostSpscSpin:
+      return round_trip_once<T>(detail::SpinningBoostSpsc<T, kCapacity>::create(kCapacity),
+                                detail::SpinningBoostSpsc<T, kCapacity>::create(kCapacity), spec);
     case Backend::kLocked:
       return round_trip_once<T>(LockedRing<T>::create(kCapacity), LockedRing<T>::create(kCapacity),
                                 spec);
@@ -443,6 +585,7 @@ struct Cell {
   const SizeEntry* size;
   bool pinned;
   bool round_trip;
+  unsigned sides;       // producers = consumers
   std::uint64_t count;  // messages or round trips per run
   std::vector<double> seconds;
   std::vector<double> p50_ns;
@@ -475,10 +618,12 @@ Measurement to_row(const Cell& cell, const std::string& cpus) {
   Measurement row;
   row.experiment = "ipc";
   row.variant = std::string(cell.backend->name);
-  row.workers = 2;
+  row.workers = 2 * cell.sides;
   row.params = {
       {"mode", std::string(cell.round_trip ? "round-trip" : "throughput")},
       {"bytes", static_cast<std::int64_t>(cell.size->bytes)},
+      {"producers", static_cast<std::int64_t>(cell.sides)},
+      {"consumers", static_cast<std::int64_t>(cell.sides)},
       {cell.round_trip ? "round_trips" : "messages", static_cast<std::int64_t>(cell.count)},
       {"capacity", static_cast<std::int64_t>(queue_capacity(cell.size->bytes))},
       {"pinned", cell.pinned}};
@@ -507,7 +652,15 @@ std::span<const std::string_view> transport_backends() noexcept { return kBacken
 
 std::span<const std::size_t> transport_payload_sizes() noexcept { return kPayloadSizes; }
 
-std::optional<std::string> transport_skip_reason(std::string_view backend, std::size_t bytes) {
+std::optional<std::string> transport_skip_reason(std::string_view backend, std::size_t bytes,
+                                                 unsigned sides) {
+  if (sides > 1) {
+    const auto info = std::find_if(kBackends.begin(), kBackends.end(),
+                                   [&](const BackendInfo& b) { return b.name == backend; });
+    if (info != kBackends.end() && !info->many) {
+      return std::string(backend) + " takes one producer and one consumer only";
+    }
+  }
   if (backend == "pipe" && bytes > kPipeBuf) {
     return "PipeQueue carries at most PIPE_BUF (" + std::to_string(kPipeBuf) +
            ") bytes per item (larger writes are not atomic)";
@@ -541,6 +694,13 @@ void validate_transport_config(const TransportConfig& config) {
                              " is not supported (supported: " + join_sizes() + ")");
     }
   }
+  if (config.sides.empty()) throw_invalid_argument("TransportConfig: sides is empty");
+  for (const unsigned sides : config.sides) {
+    if (sides == 0 || sides > kMaxTransportSides) {
+      throw_invalid_argument("TransportConfig: sides: " + std::to_string(sides) +
+                             " is out of range [1, " + std::to_string(kMaxTransportSides) + "]");
+    }
+  }
   for (const std::string& name : config.backends) {
     if (std::find(kBackendNames.begin(), kBackendNames.end(), name) == kBackendNames.end()) {
       throw_invalid_argument("TransportConfig: backends: unknown backend '" + name +
@@ -570,17 +730,24 @@ std::vector<Measurement> run_transport_experiment(
     return std::find(config.payload_bytes.begin(), config.payload_bytes.end(), s.bytes) !=
            config.payload_bytes.end();
   };
+  std::vector<unsigned> sides = config.sides;
+  std::sort(sides.begin(), sides.end());
+  sides.erase(std::unique(sides.begin(), sides.end()), sides.end());
   std::vector<Cell> cells;
   for (const bool round_trip : {false, true}) {
-    for (const bool pinned : modes) {
-      for (const SizeEntry& size : kSizeTable) {
-        if (!sized(size)) continue;
-        for (const BackendInfo& backend : kBackends) {
-          if (!chosen(backend) || transport_skip_reason(backend.name, size.bytes)) continue;
-          if (round_trip && backend.id == Backend::kSpscBatch) continue;
-          const std::uint64_t count =
-              round_trip ? config.round_trips : transport_messages_per_run(config, size.bytes);
-          cells.push_back(Cell{&backend, &size, pinned, round_trip, count, {}, {}, {}, true});
+    for (const unsigned side : sides) {
+      if (round_trip && side != 1) continue;  // a ping-pong has one of each
+      for (const bool pinned : modes) {
+        for (const SizeEntry& size : kSizeTable) {
+          if (!sized(size)) continue;
+          for (const BackendInfo& backend : kBackends) {
+            if (!chosen(backend) || transport_skip_reason(backend.name, size.bytes, side)) continue;
+            if (round_trip && backend.id == Backend::kSpscBatch) continue;
+            const std::uint64_t count =
+                round_trip ? config.round_trips : transport_messages_per_run(config, size.bytes);
+            cells.push_back(
+                Cell{&backend, &size, pinned, round_trip, side, count, {}, {}, {}, true});
+          }
         }
       }
     }
@@ -594,9 +761,10 @@ std::vector<Measurement> run_transport_experiment(
         progress("repeat " + std::to_string(repeat + 1) + "/" + std::to_string(config.repeats) +
                  ": " + (cell.pinned ? "pinned " : "unpinned ") + std::to_string(cell.size->bytes) +
                  " B " + std::string(cell.backend->name) +
+                 (cell.sides > 1 ? " " + std::to_string(cell.sides) + "x" + std::to_string(cell.sides) : "") +
                  (cell.round_trip ? " round trips" : " throughput"));
       }
-      const RunSpec spec{cell.count, cell.pinned ? &pinning : nullptr};
+      const RunSpec spec{cell.count, cell.pinned ? &pinning : nullptr, cell.sides};
       try {
         cell.add(cell.round_trip ? cell.size->round_trip(cell.backend->id, spec)
                                  : cell.size->throughput(cell.backend->id, spec));

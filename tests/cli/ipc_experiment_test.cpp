@@ -40,6 +40,7 @@ mpkit::TransportConfig tiny() {
   config.round_trips = 200;
   config.payload_bytes = {8};
   config.backends = {"lockfree-spsc", "pipe"};
+  config.sides = {1};
   return config;
 }
 
@@ -95,6 +96,30 @@ TEST(IpcExperiment, BatchVariantAndPinningGiveCorrectRows) {
   }
 }
 
+TEST(IpcExperiment, TwoByTwoRunsOnlyMultiSidedBackendsAndChecksEveryItem) {
+  mpkit::TransportConfig config = tiny();
+  config.backends = {"lockfree-spsc", "lockfree-mpmc", "locked"};
+  config.sides = {2};
+  config.messages = 5001;  // not a multiple of the producers: shares differ by one
+  std::vector<mpkit::Measurement> rows = mpkit::run_transport_experiment(config);
+  rows.erase(std::remove_if(rows.begin(), rows.end(),
+                            [](const mpkit::Measurement& row) {
+                              return param<std::string>(row, "mode") != "throughput";
+                            }),
+             rows.end());
+  ASSERT_EQ(rows.size(), 2u);  // lockfree-spsc is single-sided: no 2x2 row
+  for (const mpkit::Measurement& row : rows) {
+    SCOPED_TRACE(row.variant);
+    EXPECT_NE(row.variant, "lockfree-spsc");
+    EXPECT_TRUE(row.correct);
+    EXPECT_EQ(row.workers, 4u);
+    EXPECT_EQ(param<std::int64_t>(row, "producers"), 2);
+    EXPECT_EQ(param<std::int64_t>(row, "consumers"), 2);
+  }
+  EXPECT_TRUE(mpkit::transport_skip_reason("lockfree-spsc", 8, 2).has_value());
+  EXPECT_FALSE(mpkit::transport_skip_reason("lockfree-mpmc", 8, 2).has_value());
+}
+
 TEST(IpcExperiment, PipeCannotCarry64KiBAndSaysWhy) {
   EXPECT_TRUE(mpkit::transport_skip_reason("pipe", 65536).has_value());
   EXPECT_FALSE(mpkit::transport_skip_reason("pipe", 1024).has_value());
@@ -146,6 +171,12 @@ TEST(IpcExperiment, BadConfigsThrowNamingTheField) {
   config = tiny();
   config.backends = {"lockfree-spsc", "carrier-pigeon"};
   expect_invalid(config, "backends");
+  config = tiny();
+  config.sides = {0};
+  expect_invalid(config, "sides");
+  config = tiny();
+  config.sides = {mpkit::kMaxTransportSides + 1};
+  expect_invalid(config, "sides");
 }
 
 mpkit::FlagExperimentConfig tiny_flags() {

@@ -43,6 +43,7 @@ struct IpcOptions {
   std::uint64_t round_trips = TransportConfig{}.round_trips;
   std::vector<std::size_t> bytes = TransportConfig{}.payload_bytes;
   std::vector<std::string> backends;
+  std::vector<unsigned> sides = TransportConfig{}.sides;
   bool pin = false;
   bool unpinned_too = false;
   std::vector<std::string> flags;
@@ -119,12 +120,19 @@ bool is_round_trip(const Measurement& row) {
   return param_is(row, "mode", ParamValue(std::string("round-trip")));
 }
 
+std::int64_t sides_of(const Measurement& row) {
+  const ParamValue* value = find_param(row, "producers");
+  return value != nullptr && std::holds_alternative<std::int64_t>(*value)
+             ? std::get<std::int64_t>(*value)
+             : 1;
+}
+
 std::optional<double> metric_of(const std::vector<Measurement>& rows, std::string_view variant,
                                 bool round_trip, bool pinned, std::size_t bytes,
-                                std::string_view metric) {
+                                std::string_view metric, std::int64_t sides = 1) {
   for (const Measurement& row : rows) {
     if (row.variant == variant && row.correct && is_round_trip(row) == round_trip &&
-        param_is(row, "pinned", ParamValue(pinned)) &&
+        sides_of(row) == sides && param_is(row, "pinned", ParamValue(pinned)) &&
         param_is(row, "bytes", ParamValue(static_cast<std::int64_t>(bytes)))) {
       return find_metric(row, metric);
     }
@@ -143,12 +151,55 @@ std::vector<bool> pin_modes(const std::vector<Measurement>& rows) {
   return modes;
 }
 
-// The ratio lines: lockfree-spsc against the fastest other backend and the
-// pipe, in messages/s at 64 B; the batch gain; the round-trip ratio.
+// "A vs B: ratio (target >= x: met)" for a ratio target, if both rows exist.
+std::optional<std::string> ratio_target(std::string_view what, std::optional<double> mine,
+                                        std::string_view other, std::optional<double> theirs,
+                                        double target) {
+  if (!mine || !theirs || *theirs <= 0) return std::nullopt;
+  const double ratio = *mine / *theirs;
+  return fmt::format("target {}: {} vs {} {} = {:.2f}x (target >= {:.1f}x: {})", what,
+                     format_metric("messages_per_s", *mine), other,
+                     format_metric("messages_per_s", *theirs), ratio, target,
+                     ratio >= target ? "met" : "MISSED");
+}
+
+// The targets, each from rows of this one run: lockfree 8 B 1:1
+// against the spinning Boost spsc_queue (>= 1.5x) and Boost's message_queue
+// (>= 10x); lockfree round trip p50 <= 1 us; lockfree-mpmc 2x2 against
+// boost-mq 2x2 (>= 5x).
+std::vector<std::string> target_notes(const std::vector<Measurement>& rows, bool pinned) {
+  constexpr std::size_t kBytes = 8;
+  const std::string where = pinned ? "pinned" : "unpinned";
+  std::vector<std::string> out;
+  const auto rate = [&](std::string_view name, std::int64_t sides) {
+    return metric_of(rows, name, false, pinned, kBytes, "messages_per_s", sides);
+  };
+  const auto mine = rate(kHeadline, 1);
+  for (const auto& line :
+       {ratio_target(fmt::format("8 B 1:1 {}, {} vs boost-spsc-spin", where, kHeadline), mine,
+                     "boost-spsc-spin", rate("boost-spsc-spin", 1), 1.5),
+        ratio_target(fmt::format("8 B 1:1 {}, {} vs boost-mq", where, kHeadline), mine,
+                     "boost-mq", rate("boost-mq", 1), 10.0),
+        ratio_target(fmt::format("8 B 2x2 {}, lockfree-mpmc vs boost-mq", where),
+                     rate("lockfree-mpmc", 2), "boost-mq", rate("boost-mq", 2), 5.0)}) {
+    if (line) out.push_back(*line);
+  }
+  if (const auto rtt = metric_of(rows, kHeadline, true, pinned, kBytes, "rtt_ns_p50")) {
+    out.push_back(fmt::format("target 8 B round trip {}, {} p50 {} (target <= 1 us: {})", where,
+                              kHeadline, format_metric("rtt_ns_p50", *rtt),
+                              *rtt <= 1000 ? "met" : "MISSED"));
+  }
+  return out;
+}
+
+// The ratio lines: the targets; lockfree-spsc against the fastest other
+// backend and the pipe, in messages/s at 64 B; the batch gain; the
+// round-trip ratio.
 std::vector<std::string> notes(const std::vector<Measurement>& rows,
                                const TransportConfig& config) {
   std::vector<std::string> out;
   for (const bool pinned : pin_modes(rows)) {
+    for (std::string& line : target_notes(rows, pinned)) out.push_back(std::move(line));
     const std::string where = fmt::format("{} B, {}", kRatioBytes, pinned ? "pinned" : "unpinned");
     const auto mine = metric_of(rows, kHeadline, false, pinned, kRatioBytes, "messages_per_s");
     if (!mine) {
@@ -159,7 +210,7 @@ std::vector<std::string> notes(const std::vector<Measurement>& rows,
     std::optional<double> best;
     std::string best_name;
     for (const std::string_view name : transport_backends()) {
-      if (name.starts_with(kHeadline)) continue;  // itself, and itself batched
+      if (name.starts_with(kHeadline) || name == "boost-spsc-spin") continue;  // itself; baseline
       const auto value = metric_of(rows, name, false, pinned, kRatioBytes, "messages_per_s");
       if (value && (!best || *value > *best)) {
         best = value;
@@ -178,6 +229,13 @@ std::vector<std::string> notes(const std::vector<Measurement>& rows,
                           *mine / *pipe);
     }
     out.push_back(line);
+    std::string spin;
+    if (const auto base = metric_of(rows, "boost-spsc-spin", false, pinned, kRatioBytes, "messages_per_s");
+        base && *base > 0) {
+      spin = fmt::format("; vs boost-spsc-spin {} (busy-polling baseline): {:.2f}x",
+                         format_metric("messages_per_s", *base), *mine / *base);
+    }
+    out.back() += spin;
     const auto batch = metric_of(rows, kBatch, false, pinned, kRatioBytes, "messages_per_s");
     if (batch) {
       out.push_back(fmt::format("batching {}: {} {} = {:.2f}x one item per call", where, kBatch,
@@ -273,12 +331,16 @@ void add_queue_part(ExperimentReport& report, const TransportConfig& config, Pro
     const std::uint64_t messages = transport_messages_per_run(config, bytes);
     Table table =
         rows_table(select(rows, false, bytes),
-                   {{{"pinned", "pinned"}, {"messages", "messages"}, {"capacity", "capacity"}},
+                   {{{"producers", "prod"},
+                     {"consumers", "cons"},
+                     {"pinned", "pinned"},
+                     {"messages", "messages"},
+                     {"capacity", "capacity"}},
                     {{"messages_per_s", "msgs/s"}, {"bytes_per_s", "bytes/s"}}});
     add_skipped(table, config, modes, {bytes}, false);
     report.tables.push_back(
-        {fmt::format("Throughput, {} payloads: 1 producer process -> 1 consumer process, {} "
-                     "messages per run{}",
+        {fmt::format("Throughput, {} payloads: prod producer processes -> cons consumer "
+                     "processes through one queue, {} messages per run{}",
                      human_bytes(bytes), messages,
                      messages < config.messages ? fmt::format(" (capped at {} per run)",
                                                               human_bytes(kMaxTransportBytesPerRun))
@@ -354,6 +416,9 @@ std::string ipc_command_line(const IpcPlan& plan, unsigned repeats, bool pin, bo
     words.insert(words.end(), {"--messages", std::to_string(queues->messages), "--round-trips",
                                std::to_string(queues->round_trips), "--bytes",
                                join(size_words(queues->payload_bytes), ",")});
+    std::vector<std::string> sides;
+    for (const unsigned k : queues->sides) sides.push_back(std::to_string(k));
+    words.insert(words.end(), {"--sides", join(sides, ",")});
     if (!queues->backends.empty()) words.insert(words.end(), {"--backends", join(queues->backends, ",")});
   } else {
     words.insert(words.end(), {"--backends", std::string(kNone)});
@@ -403,6 +468,7 @@ int run_ipc(const IpcOptions& options) {
       config.round_trips = options.round_trips;
       config.payload_bytes = options.bytes;
       config.backends = options.backends;
+      config.sides = options.sides;
       config.pin = options.pin;
       config.unpinned_too = options.unpinned_too;
       validate_transport_config(config);
@@ -457,6 +523,13 @@ Command ipc_command() {
         ->delimiter(',')
         ->check(known_name(backend_words(), "backend"))
         ->type_name("LIST");
+    sub.add_option("--sides", options->sides,
+                   "throughput with k producer and k consumer processes, for each k listed "
+                   "(k > 1: multi-producer/consumer backends only)")
+        ->delimiter(',')
+        ->check(CLI::Range(1u, kMaxTransportSides))
+        ->type_name("LIST")
+        ->capture_default_str();
     sub.add_option("--flags", options->flags,
                    "flag backends to measure, comma-separated, or none (default: all: " +
                        join(flag_words(), ", ") + ")")
@@ -488,8 +561,11 @@ Command ipc_command() {
         "               one clock read per round trip; p50 and p99 (one-way = p50 / 2)\n"
         "Backends: lockfree-spsc (SpscRing, the headline), lockfree-spsc-batch64 (the same ring\n"
         "through try_push_many/try_pop_many, 64 items per call; throughput only),\n"
-        "lockfree-mpmc, boost-spsc (Boost.Lockfree), locked (LockedRing), boost-mq (Boost\n"
-        "message_queue) and pipe (PipeQueue, one write(2) per item).\n"
+        "lockfree-mpmc, boost-spsc (Boost.Lockfree with mpkit's spin-then-park waiting),\n"
+        "boost-spsc-spin (Boost's spsc_queue busy-polled, never parking: the baseline),\n"
+        "locked (LockedRing), boost-mq (Boost message_queue) and pipe (PipeQueue, one\n"
+        "write(2) per item). --sides 2 adds 2 producers x 2 consumers on one queue for the\n"
+        "multi-producer/consumer backends (checked: every item once, in order per producer).\n"
         "Payloads of 8, 64, 1024 and 65536 bytes (all by default). Word i of message k holds\n"
         "k + i; the sender writes every word and the receiver checks every word, so a lost,\n"
         "duplicated, reordered or torn message marks the row incorrect (ok = NO). The pipe\n"

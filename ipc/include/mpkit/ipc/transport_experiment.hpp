@@ -10,6 +10,14 @@
 //     the parent only coordinates). Timed from the start barrier (the parent
 //     releases both children) to the consumer's check of the last item.
 //     metrics messages_per_s, bytes_per_s (from the median seconds).
+//   With sides = k > 1 (multi-producer/consumer backends only): k producer
+//     processes and k consumer processes share one queue; the last producer
+//     to finish closes it, consumers pop until kClosed; timed from the start
+//     barrier to the last consumer's end. Every item is checked whole, in
+//     order per producer, and counted and summed per producer, so loss,
+//     duplication and reordering mark the row incorrect. params producers,
+//     consumers; workers = 2k. With pinning, producers share the first CPU
+//     and consumers the second.
 //   mode = "round-trip": two queues, one each way; the parent sends a payload,
 //     a child echoes it back. One clock read per round trip (its end is the
 //     next one's start). metrics rtt_ns_p50, rtt_ns_p99 (each the median over
@@ -26,6 +34,9 @@
 //                          to 64 items per call (throughput only)
 //   lockfree-mpmc          MpmcRing
 //   boost-spsc             BoostSpscQueue (Boost.Lockfree, compile-time size)
+//   boost-spsc-spin        boost::lockfree::spsc_queue in shared memory, busy-
+//                          polled, never parking: the baseline of the targets
+//                          (detail/spinning_boost_spsc.hpp)
 //   locked                 LockedRing (robust mutex + condition variables)
 //   boost-mq               BoostMessageQueue (boost::interprocess)
 //   pipe                   PipeQueue: one write(2) / read(2) per item; cannot
@@ -90,6 +101,8 @@ inline constexpr std::uint64_t kMaxTransportRoundTrips = 100'000'000;
 /// One throughput run moves at most this many payload bytes (messages are
 /// capped accordingly for large payloads).
 inline constexpr std::uint64_t kMaxTransportBytesPerRun = std::uint64_t{256} << 20;
+/// At most this many producers (and as many consumers) in one throughput run.
+inline constexpr unsigned kMaxTransportSides = 4;
 
 struct TransportConfig {
   unsigned repeats = 5;
@@ -99,6 +112,9 @@ struct TransportConfig {
   std::vector<std::string> backends;  ///< variant names; empty = all
   bool pin = false;                   ///< pin the two sides to two CPUs
   bool unpinned_too = false;          ///< with pin: also run every configuration unpinned
+  /// Throughput with k producers and k consumers, for each k listed
+  /// (multi-producer/consumer backends only for k > 1); round trips use 1.
+  std::vector<unsigned> sides = {1, 2};
 };
 
 /// Every variant name, in row order.
@@ -107,9 +123,11 @@ struct TransportConfig {
 /// The payload sizes that can be measured (payloads are compile-time types).
 [[nodiscard]] std::span<const std::size_t> transport_payload_sizes() noexcept;
 
-/// Why `backend` cannot carry `bytes`-byte payloads, or nullopt if it can.
+/// Why `backend` cannot carry `bytes`-byte payloads with `sides` producers
+/// and `sides` consumers, or nullopt if it can.
 [[nodiscard]] std::optional<std::string> transport_skip_reason(std::string_view backend,
-                                                               std::size_t bytes);
+                                                               std::size_t bytes,
+                                                               unsigned sides = 1);
 
 /// The messages one throughput run of `bytes`-byte payloads moves.
 [[nodiscard]] std::uint64_t transport_messages_per_run(const TransportConfig& config,
