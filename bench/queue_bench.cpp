@@ -1,6 +1,10 @@
-// Queue transports between two processes: throughput (items/s) for 8-byte
-// and 64-byte items, and ping-pong round-trip latency, for SpscRing and
-// MpmcRing, with a pipe() baseline in the same binary (STYLE.md habit 14).
+// Queue transports between processes: throughput (items/s) for 8-byte and
+// 64-byte items, and ping-pong round-trip latency, for SpscRing and MpmcRing,
+// with the baselines in the same binary (STYLE.md habit 14): Boost's
+// spsc_queue in shared memory busy-polled (SpinningBoostSpsc, the target's
+// yardstick) and with mpkit's spin-then-park waiting (BoostSpscQueue),
+// Boost's interprocess message_queue, and a pipe(). "Many" runs 2 producer
+// and 2 consumer processes on one queue.
 //
 // Each benchmark forks one long-lived peer process before its timing loop.
 // Throughput: per iteration the parent pushes kBatchItems items and stops the
@@ -27,7 +31,12 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <vector>
 
+#include "mpkit/ipc/boost_message_queue.hpp"
+#include "mpkit/ipc/boost_spsc_queue.hpp"
+#include "mpkit/ipc/detail/spinning_boost_spsc.hpp"
+#include "mpkit/ipc/locked_ring.hpp"
 #include "mpkit/ipc/mpmc_ring.hpp"
 #include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/shared_object.hpp"
@@ -159,6 +168,78 @@ void BM_RingPingPong(benchmark::State& state) {
   set_rtt(state, total_seconds, kRoundTrips);
 }
 
+// ---- two producers, two consumers ------------------------------------------
+
+constexpr int kSides = 2;
+
+struct ManyBoard {
+  alignas(64) std::atomic<std::uint64_t> rounds{0};  // parent -> producers: rounds asked for
+  alignas(64) std::atomic<std::uint32_t> stop{0};    // parent -> producers: leave
+  struct alignas(64) Count {
+    std::atomic<std::uint64_t> value{0};
+  };
+  Count popped[kSides];  // each consumer's total, published when it finds the queue empty
+};
+
+template <class Ring>
+void BM_ManyThroughput(benchmark::State& state) {
+  using Item = Item8;
+  auto ring = Ring::create(kRingCapacity);
+  auto board = mpkit::SharedObject<ManyBoard>::anonymous();
+  constexpr std::uint64_t kShare = kBatchItems / 4;  // per producer per round
+  std::vector<mpkit::Process> children;
+  for (int c = 0; c < kSides; ++c) {
+    children.emplace_back([&, c] {
+      Item item{};
+      std::uint64_t popped = 0;
+      for (;;) {
+        mpkit::QueueStatus status = ring.try_pop(item);
+        if (status == mpkit::QueueStatus::kEmpty) {
+          board->popped[c].value.store(popped, std::memory_order_release);
+          status = ring.pop(item);
+        }
+        if (status != mpkit::QueueStatus::kOk) break;
+        benchmark::DoNotOptimize(item);
+        if ((++popped & 1023) == 0) board->popped[c].value.store(popped, std::memory_order_release);
+      }
+      return 0;
+    });
+  }
+  for (int p = 0; p < kSides; ++p) {
+    children.emplace_back([&] {
+      Item item{};
+      for (std::uint64_t done = 0;;) {
+        while (board->rounds.load(std::memory_order_acquire) == done) {
+          if (board->stop.load(std::memory_order_acquire) != 0) return 0;
+          std::this_thread::yield();
+        }
+        for (std::uint64_t i = 0; i < kShare; ++i) {
+          item.words[0] = i;
+          if (ring.push(item) != mpkit::QueueStatus::kOk) return 1;
+        }
+        ++done;
+      }
+    });
+  }
+  const auto total_popped = [&] {
+    std::uint64_t sum = 0;
+    for (auto& count : board->popped) sum += count.value.load(std::memory_order_acquire);
+    return sum;
+  };
+  std::uint64_t target = 0;
+  for (auto _ : state) {
+    const auto start = Clock::now();
+    board->rounds.fetch_add(1, std::memory_order_release);
+    target += kSides * kShare;
+    while (total_popped() < target) std::this_thread::yield();
+    state.SetIterationTime(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  board->stop.store(1, std::memory_order_release);
+  ring.close();
+  for (auto& child : children) (void)child.join(std::chrono::seconds(10));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kSides * kShare));
+}
+
 // ---- pipe baseline --------------------------------------------------------
 
 struct Pipe {
@@ -272,6 +353,11 @@ void BM_PipePingPong(benchmark::State& state) {
 MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item8>, Item8, false>)->Name("Throughput/SpscRing/8B");
 MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item8>, Item8, true>)->Name("Throughput/SpscRingBatch/8B");
 MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::MpmcRing<Item8>, Item8, false>)->Name("Throughput/MpmcRing/8B");
+MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::detail::SpinningBoostSpsc<Item8, kRingCapacity>, Item8, false>)
+    ->Name("Throughput/BoostSpscSpin/8B");
+MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::BoostSpscQueue<Item8, kRingCapacity>, Item8, false>)
+    ->Name("Throughput/BoostSpsc/8B");
+MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::BoostMessageQueue<Item8>, Item8, false>)->Name("Throughput/BoostMq/8B");
 MPKIT_QUEUE_BENCH(BM_PipeThroughput<Item8>)->Name("Throughput/Pipe/8B");
 MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item64>, Item64, false>)->Name("Throughput/SpscRing/64B");
 MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item64>, Item64, true>)->Name("Throughput/SpscRingBatch/64B");
@@ -279,6 +365,17 @@ MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::MpmcRing<Item64>, Item64, false>)->Na
 MPKIT_QUEUE_BENCH(BM_PipeThroughput<Item64>)->Name("Throughput/Pipe/64B");
 BENCHMARK(BM_RingPingPong<mpkit::SpscRing<std::uint64_t>>)->Name("PingPong/SpscRing")->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_RingPingPong<mpkit::MpmcRing<std::uint64_t>>)->Name("PingPong/MpmcRing")->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_RingPingPong<mpkit::detail::SpinningBoostSpsc<std::uint64_t, 16>>)
+    ->Name("PingPong/BoostSpscSpin")
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_RingPingPong<mpkit::BoostMessageQueue<std::uint64_t>>)
+    ->Name("PingPong/BoostMq")
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_PipePingPong)->Name("PingPong/Pipe")->UseManualTime()->Unit(benchmark::kMicrosecond);
+MPKIT_QUEUE_BENCH(BM_ManyThroughput<mpkit::MpmcRing<Item8>>)->Name("Many2x2/MpmcRing/8B");
+MPKIT_QUEUE_BENCH(BM_ManyThroughput<mpkit::LockedRing<Item8>>)->Name("Many2x2/LockedRing/8B");
+MPKIT_QUEUE_BENCH(BM_ManyThroughput<mpkit::BoostMessageQueue<Item8>>)->Name("Many2x2/BoostMq/8B");
 
 BENCHMARK_MAIN();
