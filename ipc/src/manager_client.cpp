@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
@@ -243,11 +244,11 @@ ManagerReply ManagerObject::call(Op op, std::int64_t argument, std::int64_t dead
   const auto now = Clock::now();
   // The reply is due by the request's own deadline; `timeout` more is the
   // margin for a slow server before we call it stuck.
-  auto due = now;
-  if (deadline_ns != kTryOnly && deadline_ns > to_ns(now)) {
-    due = Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(deadline_ns)));
-  }
-  due += s.timeout;
+  // In ns, saturating: a deadline of Deadline::max() must not overflow.
+  const std::int64_t margin_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(s.timeout).count();
+  const std::int64_t base_ns = deadline_ns != kTryOnly ? std::max(deadline_ns, to_ns(now)) : to_ns(now);
+  const std::int64_t due_ns = base_ns > INT64_MAX - margin_ns ? INT64_MAX : base_ns + margin_ns;
+  const auto due = Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(due_ns)));
   const auto send_until = now + s.timeout;
 
   RequestHeader request{};

@@ -136,7 +136,9 @@ class Server {
       }
       timespec timeout{};
       timespec* wait = nullptr;
-      if (const std::int64_t next = next_deadline(); next != kNever) {
+      if (pending_) {
+        wait = &timeout;  // zero: frames are waiting in a buffer already
+      } else if (const std::int64_t next = next_deadline(); next != kNever) {
         const std::int64_t left = std::max<std::int64_t>(0, next - now_ns());
         timeout.tv_sec = static_cast<time_t>(left / 1'000'000'000);
         timeout.tv_nsec = static_cast<long>(left % 1'000'000'000);
@@ -157,6 +159,7 @@ class Server {
         }
       }
       expire(now_ns());
+      pending_ = false;
       for (auto& [id, c] : connections_) {
         if (!c.dead) handle_buffered(c);
       }
@@ -298,6 +301,9 @@ class Server {
     if (c == nullptr) return;
     reply(*c, status, 0, payload);
     c->held = false;
+    // A client that sent more while held (our clients never do) must not
+    // wait for some other event before its next frame is read.
+    if (c->unread() > 0) pending_ = true;
   }
 
   void answer_all(std::uint32_t qid, std::deque<Waiter>& waiters, Status status) {
@@ -490,6 +496,7 @@ class Server {
   std::vector<Object> objects_;
   std::unordered_map<std::string, std::uint32_t> names_;
   std::set<std::uint32_t> waiting_;  // queues with held waiters
+  bool pending_ = false;             // a released connection has unread frames
 };
 
 }  // namespace

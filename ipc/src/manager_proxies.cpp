@@ -2,6 +2,7 @@
 // their replies. The protocols are in manager_queue.hpp and
 // manager_flag_counter.hpp; the round trip is ManagerObject's.
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <string>
@@ -45,7 +46,10 @@ QueueStatus queue_status(const ManagerObject& object, const char* operation, Sta
 // without end, one round of `timeout` (the caller sends it again on kTimedOut).
 std::int64_t request_deadline(const ManagerObject& object, std::optional<Deadline> deadline, bool try_only) {
   if (try_only) return detail::manager::kTryOnly;
-  if (deadline.has_value()) return to_ns(*deadline);
+  if (deadline.has_value()) {
+    // Deadline::min() would read as "try once": a deadline long past it is.
+    return std::max(to_ns(*deadline), detail::manager::kTryOnly + 1);
+  }
   return to_ns(Clock::now() + object.timeout());
 }
 
