@@ -19,8 +19,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <benchmark/benchmark.h>
-
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -30,6 +28,8 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+
+#include <benchmark/benchmark.h>
 
 #include "mpkit/ipc/manager.hpp"
 #include "mpkit/ipc/manager_flag_counter.hpp"
@@ -115,7 +115,8 @@ bool read_all(int fd, void* data, std::size_t n) {
 // The floor: the same request/reply shape with nothing but the kernel.
 void BM_UnixSocketEcho(benchmark::State& state) {
   int fds[2] = {-1, -1};
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) throw std::runtime_error("socketpair");
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+    throw std::runtime_error("socketpair");
   mpkit::Process echo([&] {
     ::close(fds[0]);
     std::uint64_t value = 0;
@@ -177,7 +178,8 @@ void BM_QueueThroughput(benchmark::State& state) {
     while (queue.pop(item) == mpkit::QueueStatus::kOk) {
       ++popped;
       benchmark::DoNotOptimize(item);
-      if ((popped & 255) == 0 || popped % kItems == 0) progress->popped.store(popped, std::memory_order_release);
+      if ((popped & 255) == 0 || popped % kItems == 0)
+        progress->popped.store(popped, std::memory_order_release);
     }
     return 0;
   });
@@ -201,12 +203,33 @@ void BM_QueueThroughput(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_FlagRoundTrip)->Name("RoundTrip/ManagerFlag")->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_CounterRoundTrip)->Name("RoundTrip/ManagerCounter")->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_UnixSocketEcho)->Name("RoundTrip/UnixSocketEcho")->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_QueuePingPong)->Name("PingPong/ManagerQueue")->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_QueueThroughput<Bytes<8>>)->Name("Throughput/ManagerQueue/8B")->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_QueueThroughput<Bytes<64>>)->Name("Throughput/ManagerQueue/64B")->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_QueueThroughput<Bytes<1024>>)->Name("Throughput/ManagerQueue/1KiB")->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FlagRoundTrip)
+    ->Name("RoundTrip/ManagerFlag")
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CounterRoundTrip)
+    ->Name("RoundTrip/ManagerCounter")
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_UnixSocketEcho)
+    ->Name("RoundTrip/UnixSocketEcho")
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_QueuePingPong)
+    ->Name("PingPong/ManagerQueue")
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_QueueThroughput<Bytes<8>>)
+    ->Name("Throughput/ManagerQueue/8B")
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_QueueThroughput<Bytes<64>>)
+    ->Name("Throughput/ManagerQueue/64B")
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_QueueThroughput<Bytes<1024>>)
+    ->Name("Throughput/ManagerQueue/1KiB")
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

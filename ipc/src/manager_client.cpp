@@ -55,7 +55,8 @@ bool wait_for(int fd, short events, Clock::time_point until) {
       return n > 0;
     }
     pollfd p{fd, events, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(std::min<std::chrono::milliseconds::rep>(left.count(), 60'000)));
+    const int n = ::poll(
+        &p, 1, static_cast<int>(std::min<std::chrono::milliseconds::rep>(left.count(), 60'000)));
     if (n > 0) return true;
     if (n < 0 && errno != EINTR) return false;
   }
@@ -83,9 +84,9 @@ struct ManagerObject::State {
   std::uint32_t id = 0;
   std::chrono::milliseconds timeout{0};
 
-  std::mutex mutex;        // guards pool_pid and idle
-  pid_t pool_pid = 0;      // who filled `idle`
-  std::vector<int> idle;   // connections of pool_pid not in use
+  std::mutex mutex;       // guards pool_pid and idle
+  pid_t pool_pid = 0;     // who filled `idle`
+  std::vector<int> idle;  // connections of pool_pid not in use
 
   ~State() {
     // A forked child's copies are closed too: harmless, they are only copies.
@@ -144,7 +145,8 @@ struct ManagerObject::State {
     }
     std::memcpy(address.sun_path, socket_path.c_str(), socket_path.size() + 1);
     for (;;) {
-      if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0) return fd;
+      if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0)
+        return fd;
       const int error = errno;
       if (error == EINTR) continue;
       // EAGAIN: the server's backlog is full (it is busy or stuck): retry
@@ -163,50 +165,66 @@ namespace {
 
 std::string_view op_name(Op op) noexcept {
   switch (op) {
-    case Op::kPing: return "ping";
+    case Op::kPing:
+      return "ping";
     case Op::kCreateQueue:
     case Op::kCreateFlag:
-    case Op::kCreateCounter: return "create";
-    case Op::kPush: return "push";
-    case Op::kPop: return "pop";
-    case Op::kClose: return "close";
-    case Op::kIsClosed: return "is_closed";
-    case Op::kSize: return "size_guess";
-    case Op::kFlagSet: return "set";
-    case Op::kFlagGet: return "is_set";
-    case Op::kCounterAdd: return "add";
-    case Op::kCounterGet: return "get";
+    case Op::kCreateCounter:
+      return "create";
+    case Op::kPush:
+      return "push";
+    case Op::kPop:
+      return "pop";
+    case Op::kClose:
+      return "close";
+    case Op::kIsClosed:
+      return "is_closed";
+    case Op::kSize:
+      return "size_guess";
+    case Op::kFlagSet:
+      return "set";
+    case Op::kFlagGet:
+      return "is_set";
+    case Op::kCounterAdd:
+      return "add";
+    case Op::kCounterGet:
+      return "get";
   }
   return "request";
 }
 
 }  // namespace
 
-ManagerObject::ManagerObject(std::string who, std::string socket_path, std::string_view name, Op create_op,
-                             std::int64_t argument, std::uint32_t aux, std::chrono::milliseconds timeout)
+ManagerObject::ManagerObject(std::string who, std::string socket_path, std::string_view name,
+                             Op create_op, std::int64_t argument, std::uint32_t aux,
+                             std::chrono::milliseconds timeout)
     : state_(std::make_unique<State>()) {
   if (name.empty() || name.size() > kMaxNameBytes) {
     throw_invalid_argument(who + "::create: name must be 1 to " + std::to_string(kMaxNameBytes) +
                            " bytes (got " + std::to_string(name.size()) + ")");
   }
   if (timeout.count() <= 0) {
-    throw_invalid_argument(who + "::create: timeout must be > 0 ms (got " + std::to_string(timeout.count()) +
-                           " ms)");
+    throw_invalid_argument(who + "::create: timeout must be > 0 ms (got " +
+                           std::to_string(timeout.count()) + " ms)");
   }
   state_->who = std::move(who);
   state_->socket_path = std::move(socket_path);
   state_->name = std::string(name);
   state_->timeout = timeout;
 
-  const ManagerReply reply = call(create_op, argument, kTryOnly, std::as_bytes(std::span(name)), {}, aux);
+  const ManagerReply reply =
+      call(create_op, argument, kTryOnly, std::as_bytes(std::span(name)), {}, aux);
   switch (reply.status) {
     case Status::kOk:
       state_->id = static_cast<std::uint32_t>(reply.value);
       return;
-    case Status::kExists: fail_with(EEXIST, "create: the name is taken on this server");
+    case Status::kExists:
+      fail_with(EEXIST, "create: the name is taken on this server");
     case Status::kInvalidArgument:
-      throw_invalid_argument(state_->who + "::create \"" + state_->name + "\": the server refused the arguments");
-    default: fail("create", reply.status);
+      throw_invalid_argument(state_->who + "::create \"" + state_->name +
+                             "\": the server refused the arguments");
+    default:
+      fail("create", reply.status);
   }
 }
 
@@ -218,37 +236,52 @@ const std::string& ManagerObject::name() const noexcept { return state_->name; }
 const std::string& ManagerObject::socket_path() const noexcept { return state_->socket_path; }
 std::chrono::milliseconds ManagerObject::timeout() const noexcept { return state_->timeout; }
 
-void ManagerObject::fail_with(int code, std::string_view what) const { state_->fail_with(code, what); }
+void ManagerObject::fail_with(int code, std::string_view what) const {
+  state_->fail_with(code, what);
+}
 
 void ManagerObject::fail(std::string_view operation, Status status) const {
   const std::string op(operation);
   switch (status) {
-    case Status::kExists: fail_with(EEXIST, op + ": the name is taken on this server");
-    case Status::kInvalidArgument: fail_with(EINVAL, op + ": the server refused the arguments");
-    case Status::kNoSuchObject: fail_with(ENOENT, op + ": the server has no such object");
-    case Status::kWrongKind: fail_with(EPROTOTYPE, op + ": the object is of another kind");
-    case Status::kTooLarge: fail_with(EMSGSIZE, op + ": the request exceeds the server's frame limit");
-    case Status::kBadRequest: fail_with(EBADMSG, op + ": the server called the request malformed");
-    case Status::kUnknownOp: fail_with(EOPNOTSUPP, op + ": the server does not know the operation");
-    case Status::kServerError: fail_with(ENOMEM, op + ": the server ran out of memory");
-    case Status::kNoConsumer: fail_with(EPIPE, op + ": every consumer has disconnected");
-    default: fail_with(EPROTO, op + ": unexpected status " + std::to_string(static_cast<int>(status)));
+    case Status::kExists:
+      fail_with(EEXIST, op + ": the name is taken on this server");
+    case Status::kInvalidArgument:
+      fail_with(EINVAL, op + ": the server refused the arguments");
+    case Status::kNoSuchObject:
+      fail_with(ENOENT, op + ": the server has no such object");
+    case Status::kWrongKind:
+      fail_with(EPROTOTYPE, op + ": the object is of another kind");
+    case Status::kTooLarge:
+      fail_with(EMSGSIZE, op + ": the request exceeds the server's frame limit");
+    case Status::kBadRequest:
+      fail_with(EBADMSG, op + ": the server called the request malformed");
+    case Status::kUnknownOp:
+      fail_with(EOPNOTSUPP, op + ": the server does not know the operation");
+    case Status::kServerError:
+      fail_with(ENOMEM, op + ": the server ran out of memory");
+    case Status::kNoConsumer:
+      fail_with(EPIPE, op + ": every consumer has disconnected");
+    default:
+      fail_with(EPROTO, op + ": unexpected status " + std::to_string(static_cast<int>(status)));
   }
 }
 
 ManagerReply ManagerObject::call(Op op, std::int64_t argument, std::int64_t deadline_ns,
-                                 std::span<const std::byte> payload, std::span<std::byte> reply_payload,
-                                 std::uint32_t aux) const {
+                                 std::span<const std::byte> payload,
+                                 std::span<std::byte> reply_payload, std::uint32_t aux) const {
   State& s = *state_;
   const std::string_view operation = op_name(op);
   const auto now = Clock::now();
   // The reply is due by the request's own deadline; `timeout` more is the
   // margin for a slow server before we call it stuck.
   // In ns, saturating: a deadline of Deadline::max() must not overflow.
-  const std::int64_t margin_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(s.timeout).count();
-  const std::int64_t base_ns = deadline_ns != kTryOnly ? std::max(deadline_ns, to_ns(now)) : to_ns(now);
+  const std::int64_t margin_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(s.timeout).count();
+  const std::int64_t base_ns =
+      deadline_ns != kTryOnly ? std::max(deadline_ns, to_ns(now)) : to_ns(now);
   const std::int64_t due_ns = base_ns > INT64_MAX - margin_ns ? INT64_MAX : base_ns + margin_ns;
-  const auto due = Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(due_ns)));
+  const auto due = Clock::time_point(
+      std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(due_ns)));
   const auto send_until = now + s.timeout;
 
   RequestHeader request{};
@@ -268,7 +301,8 @@ ManagerReply ManagerObject::call(Op op, std::int64_t argument, std::int64_t dead
   };
 
   // Send the header and payload; partial writes and EINTR resume.
-  iovec out[2] = {{&request, sizeof request}, {const_cast<std::byte*>(payload.data()), payload.size()}};
+  iovec out[2] = {{&request, sizeof request},
+                  {const_cast<std::byte*>(payload.data()), payload.size()}};
   iovec* out_iov = out;
   int out_count = payload.empty() ? 1 : 2;
   std::size_t unsent = sizeof request + payload.size();

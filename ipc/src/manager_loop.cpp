@@ -27,7 +27,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -46,6 +45,8 @@
 #include <system_error>
 #include <unordered_map>
 #include <vector>
+
+#include <time.h>
 
 #include "mpkit/ipc/detail/manager_protocol.hpp"
 #include "mpkit/ipc/manager.hpp"
@@ -99,9 +100,9 @@ struct Object {
 struct Connection {
   std::uint64_t id = 0;
   int fd = -1;
-  std::string in;            // bytes read; [in_begin, size) not handled yet
+  std::string in;  // bytes read; [in_begin, size) not handled yet
   std::size_t in_begin = 0;
-  std::string out;           // reply bytes; [out_begin, size) not sent yet
+  std::string out;  // reply bytes; [out_begin, size) not sent yet
   std::size_t out_begin = 0;
   std::uint64_t discard = 0;  // bytes of an oversized frame still to skip
   bool held = false;
@@ -116,7 +117,8 @@ struct Connection {
 
 class Server {
  public:
-  Server(int listen_fd, std::size_t max_frame_bytes) : listen_fd_(listen_fd), max_frame_(max_frame_bytes) {}
+  Server(int listen_fd, std::size_t max_frame_bytes)
+      : listen_fd_(listen_fd), max_frame_(max_frame_bytes) {}
 
   [[noreturn]] void run() {
     std::vector<pollfd> fds;
@@ -204,8 +206,8 @@ class Server {
 
   void flush(Connection& c) {
     while (c.out.size() > c.out_begin) {
-      const ssize_t sent =
-          ::send(c.fd, c.out.data() + c.out_begin, c.out.size() - c.out_begin, MSG_NOSIGNAL | MSG_DONTWAIT);
+      const ssize_t sent = ::send(c.fd, c.out.data() + c.out_begin, c.out.size() - c.out_begin,
+                                  MSG_NOSIGNAL | MSG_DONTWAIT);
       if (sent < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // POLLOUT will tell
@@ -235,7 +237,8 @@ class Server {
     }
     for (const std::uint32_t qid : c.produces) {
       QueueObject& q = *objects_[qid - 1].queue;
-      if (--q.producers == 0 && q.items.empty()) answer_all(qid, q.pops, Status::kClosed);  // end of file
+      if (--q.producers == 0 && q.items.empty())
+        answer_all(qid, q.pops, Status::kClosed);  // end of file
     }
     for (const std::uint32_t qid : c.consumes) {
       QueueObject& q = *objects_[qid - 1].queue;
@@ -253,7 +256,8 @@ class Server {
   void handle_buffered(Connection& c) {
     while (!c.dead && !c.held && !c.close_after_flush) {
       if (c.discard > 0) {
-        const std::size_t skip = static_cast<std::size_t>(std::min<std::uint64_t>(c.discard, c.unread()));
+        const std::size_t skip =
+            static_cast<std::size_t>(std::min<std::uint64_t>(c.discard, c.unread()));
         c.in_begin += skip;
         c.discard -= skip;
         if (c.discard > 0) return;
@@ -262,7 +266,8 @@ class Server {
       if (c.unread() < kRequestHeaderBytes) return;
       RequestHeader header;
       std::memcpy(&header, c.in.data() + c.in_begin, sizeof header);
-      if (header.magic != kMagic || header.version != kVersion || header.frame_bytes < kRequestHeaderBytes) {
+      if (header.magic != kMagic || header.version != kVersion ||
+          header.frame_bytes < kRequestHeaderBytes) {
         reply(c, Status::kBadRequest);
         c.close_after_flush = true;  // the framing cannot be trusted any more
         return;
@@ -327,12 +332,17 @@ class Server {
 
   void dispatch(Connection& c, const RequestHeader& h, std::string_view payload) {
     switch (static_cast<Op>(h.op)) {
-      case Op::kPing: return reply(c, Status::kOk, static_cast<std::int64_t>(max_frame_));
-      case Op::kCreateQueue: return create(c, h, payload, Kind::kQueue);
-      case Op::kCreateFlag: return create(c, h, payload, Kind::kFlag);
-      case Op::kCreateCounter: return create(c, h, payload, Kind::kCounter);
+      case Op::kPing:
+        return reply(c, Status::kOk, static_cast<std::int64_t>(max_frame_));
+      case Op::kCreateQueue:
+        return create(c, h, payload, Kind::kQueue);
+      case Op::kCreateFlag:
+        return create(c, h, payload, Kind::kFlag);
+      case Op::kCreateCounter:
+        return create(c, h, payload, Kind::kCounter);
       case Op::kPush:
-        if (Object* o = object(c, h, Kind::kQueue)) push(c, h.object, *o->queue, h.deadline_ns, payload);
+        if (Object* o = object(c, h, Kind::kQueue))
+          push(c, h.object, *o->queue, h.deadline_ns, payload);
         return;
       case Op::kPop:
         if (Object* o = object(c, h, Kind::kQueue)) pop(c, h.object, *o->queue, h.deadline_ns);
@@ -385,7 +395,8 @@ class Server {
       return reply(c, Status::kInvalidArgument);
     }
     if (names_.contains(std::string(name))) return reply(c, Status::kExists);
-    if (objects_.size() >= std::numeric_limits<std::uint32_t>::max() - 1) return reply(c, Status::kServerError);
+    if (objects_.size() >= std::numeric_limits<std::uint32_t>::max() - 1)
+      return reply(c, Status::kServerError);
     Object o;
     o.kind = kind;
     o.name = std::string(name);
@@ -402,7 +413,8 @@ class Server {
 
   // ---- queues -------------------------------------------------------------
 
-  static void join_role(std::vector<std::uint32_t>& roles, std::uint32_t qid, std::uint32_t& live, bool& ever) {
+  static void join_role(std::vector<std::uint32_t>& roles, std::uint32_t qid, std::uint32_t& live,
+                        bool& ever) {
     if (std::find(roles.begin(), roles.end(), qid) != roles.end()) return;
     roles.push_back(qid);
     ++live;
@@ -422,7 +434,8 @@ class Server {
     if (q.pops.empty() && q.pushes.empty()) waiting_.erase(qid);
   }
 
-  void push(Connection& c, std::uint32_t qid, QueueObject& q, std::int64_t deadline, std::string_view message) {
+  void push(Connection& c, std::uint32_t qid, QueueObject& q, std::int64_t deadline,
+            std::string_view message) {
     join_role(c.produces, qid, q.producers, q.had_producers);
     if (message.size() > q.max_message) return reply(c, Status::kBadRequest);
     if (q.closed) return reply(c, Status::kClosed);

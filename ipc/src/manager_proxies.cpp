@@ -26,25 +26,33 @@ std::int64_t to_ns(Deadline t) noexcept {
 
 void require_running(const char* who, const ManagerServer& server) {
   if (!server.running()) {
-    throw_invalid_argument(std::string(who) + "::create: server is not running (stopped or moved from)");
+    throw_invalid_argument(std::string(who) +
+                           "::create: server is not running (stopped or moved from)");
   }
 }
 
 // Maps the statuses a queue operation may return; throws for the rest.
 QueueStatus queue_status(const ManagerObject& object, const char* operation, Status status) {
   switch (status) {
-    case Status::kOk: return QueueStatus::kOk;
-    case Status::kFull: return QueueStatus::kFull;
-    case Status::kEmpty: return QueueStatus::kEmpty;
-    case Status::kTimedOut: return QueueStatus::kTimedOut;
-    case Status::kClosed: return QueueStatus::kClosed;
-    default: object.fail(operation, status);
+    case Status::kOk:
+      return QueueStatus::kOk;
+    case Status::kFull:
+      return QueueStatus::kFull;
+    case Status::kEmpty:
+      return QueueStatus::kEmpty;
+    case Status::kTimedOut:
+      return QueueStatus::kTimedOut;
+    case Status::kClosed:
+      return QueueStatus::kClosed;
+    default:
+      object.fail(operation, status);
   }
 }
 
 // The deadline a request carries: kTryOnly; the caller's; or, for a wait
 // without end, one round of `timeout` (the caller sends it again on kTimedOut).
-std::int64_t request_deadline(const ManagerObject& object, std::optional<Deadline> deadline, bool try_only) {
+std::int64_t request_deadline(const ManagerObject& object, std::optional<Deadline> deadline,
+                              bool try_only) {
   if (try_only) return detail::manager::kTryOnly;
   if (deadline.has_value()) {
     // Deadline::min() would read as "try once": a deadline long past it is.
@@ -57,43 +65,50 @@ std::int64_t request_deadline(const ManagerObject& object, std::optional<Deadlin
 
 // ---- ManagerByteQueue -------------------------------------------------------
 
-ManagerByteQueue ManagerByteQueue::make(const char* who, const ManagerServer& server, std::string_view name,
-                                        std::size_t capacity, std::size_t max_message,
+ManagerByteQueue ManagerByteQueue::make(const char* who, const ManagerServer& server,
+                                        std::string_view name, std::size_t capacity,
+                                        std::size_t max_message,
                                         std::chrono::milliseconds timeout) {
   require_running(who, server);
   const std::string type(who);
   if (capacity == 0) throw_invalid_argument(type + "::create: capacity must be >= 1 (got 0)");
   if (capacity > static_cast<std::size_t>(INT64_MAX)) {
-    throw_invalid_argument(type + "::create: capacity must be < 2^63 (got " + std::to_string(capacity) + ")");
+    throw_invalid_argument(type + "::create: capacity must be < 2^63 (got " +
+                           std::to_string(capacity) + ")");
   }
   if (max_message == 0 || max_message > server.max_message_bytes()) {
-    throw_invalid_argument(type + "::create: " +
-                           (type == "ManagerQueue" ? "sizeof(T)" : "max_message_bytes") + " must be 1 to " +
-                           std::to_string(server.max_message_bytes()) +
-                           " bytes, the server's frame limit less the header (got " +
-                           std::to_string(max_message) + ")");
+    throw_invalid_argument(
+        type + "::create: " + (type == "ManagerQueue" ? "sizeof(T)" : "max_message_bytes") +
+        " must be 1 to " + std::to_string(server.max_message_bytes()) +
+        " bytes, the server's frame limit less the header (got " + std::to_string(max_message) +
+        ")");
   }
-  ManagerObject object(type, server.socket_path(), name, Op::kCreateQueue, static_cast<std::int64_t>(capacity),
-                       static_cast<std::uint32_t>(max_message), timeout);
+  ManagerObject object(type, server.socket_path(), name, Op::kCreateQueue,
+                       static_cast<std::int64_t>(capacity), static_cast<std::uint32_t>(max_message),
+                       timeout);
   return ManagerByteQueue(std::move(object), capacity, max_message);
 }
 
-ManagerByteQueue ManagerByteQueue::create(const ManagerServer& server, std::string_view name, std::size_t capacity,
-                                          std::size_t max_message_bytes, std::chrono::milliseconds timeout) {
+ManagerByteQueue ManagerByteQueue::create(const ManagerServer& server, std::string_view name,
+                                          std::size_t capacity, std::size_t max_message_bytes,
+                                          std::chrono::milliseconds timeout) {
   return make("ManagerByteQueue", server, name, capacity, max_message_bytes, timeout);
 }
 
-QueueStatus ManagerByteQueue::push(std::span<const std::byte> message, std::optional<Deadline> deadline,
-                                   bool try_only) {
+QueueStatus ManagerByteQueue::push(std::span<const std::byte> message,
+                                   std::optional<Deadline> deadline, bool try_only) {
   if (message.size() > max_message_) {
     throw_invalid_argument("ManagerByteQueue \"" + name() + "\": push: message of " +
                            std::to_string(message.size()) + " bytes exceeds max_message_bytes " +
                            std::to_string(max_message_));
   }
   for (;;) {
-    const ManagerReply reply = object_.call(Op::kPush, 0, request_deadline(object_, deadline, try_only), message);
-    if (reply.status == Status::kTimedOut && !try_only && !deadline.has_value()) continue;  // next round
-    if (reply.status == Status::kNoConsumer) object_.fail_with(EPIPE, "push: every consumer has disconnected");
+    const ManagerReply reply =
+        object_.call(Op::kPush, 0, request_deadline(object_, deadline, try_only), message);
+    if (reply.status == Status::kTimedOut && !try_only && !deadline.has_value())
+      continue;  // next round
+    if (reply.status == Status::kNoConsumer)
+      object_.fail_with(EPIPE, "push: every consumer has disconnected");
     return queue_status(object_, "push", reply.status);
   }
 }
@@ -103,13 +118,15 @@ QueueStatus ManagerByteQueue::pop_into(std::span<std::byte> buffer, std::size_t&
   for (;;) {
     const ManagerReply reply =
         object_.call(Op::kPop, 0, request_deadline(object_, deadline, try_only), {}, buffer);
-    if (reply.status == Status::kTimedOut && !try_only && !deadline.has_value()) continue;  // next round
+    if (reply.status == Status::kTimedOut && !try_only && !deadline.has_value())
+      continue;  // next round
     size = reply.payload_bytes;
     return queue_status(object_, "pop", reply.status);
   }
 }
 
-QueueStatus ManagerByteQueue::pop(std::vector<std::byte>& out, std::optional<Deadline> deadline, bool try_only) {
+QueueStatus ManagerByteQueue::pop(std::vector<std::byte>& out, std::optional<Deadline> deadline,
+                                  bool try_only) {
   out.resize(max_message_);
   std::size_t size = 0;
   const QueueStatus status = pop_into(out, size, deadline, try_only);
@@ -139,7 +156,8 @@ std::size_t ManagerByteQueue::size_guess() const {
 ManagerFlag ManagerFlag::create(const ManagerServer& server, std::string_view name,
                                 std::chrono::milliseconds timeout) {
   require_running("ManagerFlag", server);
-  return ManagerFlag(ManagerObject("ManagerFlag", server.socket_path(), name, Op::kCreateFlag, 0, 0, timeout));
+  return ManagerFlag(
+      ManagerObject("ManagerFlag", server.socket_path(), name, Op::kCreateFlag, 0, 0, timeout));
 }
 
 void ManagerFlag::store(bool value) {
@@ -161,8 +179,8 @@ bool ManagerFlag::is_set() {
 ManagerCounter ManagerCounter::create(const ManagerServer& server, std::string_view name,
                                       std::chrono::milliseconds timeout) {
   require_running("ManagerCounter", server);
-  return ManagerCounter(
-      ManagerObject("ManagerCounter", server.socket_path(), name, Op::kCreateCounter, 0, 0, timeout));
+  return ManagerCounter(ManagerObject("ManagerCounter", server.socket_path(), name,
+                                      Op::kCreateCounter, 0, 0, timeout));
 }
 
 std::int64_t ManagerCounter::add(std::int64_t n) {

@@ -63,7 +63,8 @@ std::string make_private_directory() {
     while (base.size() > 1 && base.back() == '/') base.pop_back();
     if (base == "/") base.clear();
   }
-  if (base.size() + kDirectoryTemplate.size() + kSocketName.size() >= sizeof(sockaddr_un::sun_path)) {
+  if (base.size() + kDirectoryTemplate.size() + kSocketName.size() >=
+      sizeof(sockaddr_un::sun_path)) {
     base = "/tmp";
   }
   const std::string pattern = base + std::string(kDirectoryTemplate);
@@ -77,7 +78,8 @@ int listen_on(const std::string& path) {
   if (fd.get() < 0) throw_errno("ManagerServer: socket(AF_UNIX)");
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
-  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);  // fits: checked by make_private_directory
+  std::memcpy(address.sun_path, path.c_str(),
+              path.size() + 1);  // fits: checked by make_private_directory
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
     throw_errno("ManagerServer: bind " + path);
   }
@@ -136,7 +138,9 @@ bool wait_ready(int fd, milliseconds timeout, Process& process, pid_t pid) {
 }  // namespace
 
 ManagerServer::ManagerServer(ManagerServerOptions options)
-    : owner_(current_pid()), max_frame_bytes_(options.max_frame_bytes), stop_grace_(options.stop_grace) {
+    : owner_(current_pid()),
+      max_frame_bytes_(options.max_frame_bytes),
+      stop_grace_(options.stop_grace) {
   if (options.start_timeout <= milliseconds::zero()) {
     throw_invalid_argument("ManagerServer: start_timeout must be > 0 ms (got " +
                            std::to_string(options.start_timeout.count()) + ")");
@@ -161,8 +165,8 @@ ManagerServer::ManagerServer(ManagerServerOptions options)
     FileDescriptor ready_write(ready[1]);
     const std::size_t max_frame = max_frame_bytes_;
     // kill_with_parent (Process's default): PR_SET_PDEATHSIG(SIGKILL).
-    process_.emplace([listen_fd = listener.get(), read_fd = ready_read.get(), write_fd = ready_write.get(),
-                      max_frame]() -> int {
+    process_.emplace([listen_fd = listener.get(), read_fd = ready_read.get(),
+                      write_fd = ready_write.get(), max_frame]() -> int {
       ::close(read_fd);
       close_all_but(listen_fd, write_fd);
       ::_exit(detail::run_manager_server(listen_fd, write_fd, max_frame));  // never unwinds
@@ -172,8 +176,8 @@ ManagerServer::ManagerServer(ManagerServerOptions options)
     ready_write.reset();
     if (!wait_ready(ready_read.get(), options.start_timeout, *process_, pid_)) {
       throw std::runtime_error("ManagerServer: the server (pid " + std::to_string(pid_) +
-                               ") was not ready within " + std::to_string(options.start_timeout.count()) +
-                               " ms; killed it");
+                               ") was not ready within " +
+                               std::to_string(options.start_timeout.count()) + " ms; killed it");
     }
   } catch (...) {
     if (process_) {

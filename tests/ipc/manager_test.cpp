@@ -10,15 +10,15 @@
 // Children speak through their exit status only (test::Child, _exit); every
 // wait is bounded; no case asserts a speed.
 
+#include "mpkit/ipc/manager.hpp"
+
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
-#include <poll.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <array>
 #include <atomic>
@@ -37,12 +37,13 @@
 #include <thread>
 #include <vector>
 
-#include "mpkit/ipc/detail/manager_protocol.hpp"
-#include "mpkit/ipc/manager.hpp"
-#include "mpkit/ipc/manager_flag_counter.hpp"
-#include "mpkit/ipc/manager_queue.hpp"
 #include "queue_conformance.hpp"
 #include "test_support.hpp"
+#include <gtest/gtest.h>
+
+#include "mpkit/ipc/detail/manager_protocol.hpp"
+#include "mpkit/ipc/manager_flag_counter.hpp"
+#include "mpkit/ipc/manager_queue.hpp"
 
 namespace mpkit {
 namespace {
@@ -78,12 +79,14 @@ namespace test {
 template <>
 struct QueueFactory<ManagerQueue<std::uint64_t>> : IntegerItems<std::uint64_t> {
   static ManagerQueue<std::uint64_t> make(std::size_t capacity) {
-    return ManagerQueue<std::uint64_t>::create(shared_server(), unique_name("conformance"), capacity);
+    return ManagerQueue<std::uint64_t>::create(shared_server(), unique_name("conformance"),
+                                               capacity);
   }
   static std::string name() { return "ManagerQueueU64"; }
   static constexpr bool kMultiProducer = true;
   static constexpr bool kMultiConsumer = true;
-  static constexpr bool kDetectsPeerDeath = true;  // the server sees every consumer / producer hang up
+  static constexpr bool kDetectsPeerDeath =
+      true;  // the server sees every consumer / producer hang up
   // Two round trips per item (~20-50 µs each here): 10^6 would take minutes.
   static constexpr std::uint64_t kStressItems = kSanitized ? 5'000 : 100'000;
 };
@@ -150,7 +153,8 @@ class RawClient {
     proto::ReplyHeader h{};
     if (!read_exact(&h, sizeof h, timeout)) return std::nullopt;
     std::vector<char> payload(h.frame_bytes - sizeof h);
-    if (!payload.empty() && !read_exact(payload.data(), payload.size(), timeout)) return std::nullopt;
+    if (!payload.empty() && !read_exact(payload.data(), payload.size(), timeout))
+      return std::nullopt;
     return h;
   }
 
@@ -236,7 +240,7 @@ TEST(ManagerServerTest, ServesFromAPrivateFolderAndStopRemovesIt) {
   EXPECT_FALSE(server.running());
   EXPECT_FALSE(std::filesystem::exists(directory)) << "leftover " << directory;
   EXPECT_NE(::kill(pid, 0), 0) << "the server was reaped";  // (pid reuse within ms is unlikely)
-  server.stop();  // idempotent
+  server.stop();                                            // idempotent
 }
 
 TEST(ManagerServerTest, DestructorAndMoveLeaveNoFolderBehind) {
@@ -246,7 +250,8 @@ TEST(ManagerServerTest, DestructorAndMoveLeaveNoFolderBehind) {
     ManagerServer a;
     first = a.directory();
     ManagerServer b(std::move(a));
-    EXPECT_FALSE(a.running());  // NOLINT(bugprone-use-after-move): the moved-from state is specified
+    EXPECT_FALSE(
+        a.running());  // NOLINT(bugprone-use-after-move): the moved-from state is specified
     EXPECT_TRUE(b.running());
     ManagerServer c;
     second = c.directory();
@@ -263,37 +268,43 @@ TEST(ManagerServerTest, DestructorAndMoveLeaveNoFolderBehind) {
 TEST(ManagerServerTest, RejectsBadOptionsNamingThem) {
   ManagerServerOptions options;
   options.start_timeout = 0ms;
-  EXPECT_NE(invalid_argument_message([&] { ManagerServer s(options); }).find("start_timeout"), std::string::npos);
+  EXPECT_NE(invalid_argument_message([&] { ManagerServer s(options); }).find("start_timeout"),
+            std::string::npos);
   options = {};
   options.max_frame_bytes = 16;
-  EXPECT_NE(invalid_argument_message([&] { ManagerServer s(options); }).find("max_frame_bytes"), std::string::npos);
+  EXPECT_NE(invalid_argument_message([&] { ManagerServer s(options); }).find("max_frame_bytes"),
+            std::string::npos);
 }
 
 TEST(ManagerServerTest, AStoppedServerMakesProxyCreationFailNamingIt) {
   ManagerServer server;
   server.stop();
-  EXPECT_NE(invalid_argument_message([&] { (void)ManagerFlag::create(server, "f"); }).find("server"),
-            std::string::npos);
+  EXPECT_NE(
+      invalid_argument_message([&] { (void)ManagerFlag::create(server, "f"); }).find("server"),
+      std::string::npos);
 }
 
 // ============================================================ argument checks
 
 TEST(ManagerProxyTest, CreateRejectsBadArgumentsNamingThem) {
   ManagerServer& server = shared_server();
-  EXPECT_NE(invalid_argument_message([&] { (void)ManagerQueue<int>::create(server, unique_name("z"), 0); })
-                .find("capacity"),
+  EXPECT_NE(invalid_argument_message([&] {
+              (void)ManagerQueue<int>::create(server, unique_name("z"), 0);
+            }).find("capacity"),
             std::string::npos);
   EXPECT_NE(invalid_argument_message([&] { (void)ManagerFlag::create(server, ""); }).find("name"),
             std::string::npos);
-  EXPECT_NE(invalid_argument_message([&] { (void)ManagerCounter::create(server, std::string(300, 'x')); })
-                .find("name"),
+  EXPECT_NE(invalid_argument_message([&] {
+              (void)ManagerCounter::create(server, std::string(300, 'x'));
+            }).find("name"),
             std::string::npos);
-  EXPECT_NE(invalid_argument_message([&] { (void)ManagerFlag::create(server, unique_name("t"), 0ms); })
-                .find("timeout"),
+  EXPECT_NE(invalid_argument_message([&] {
+              (void)ManagerFlag::create(server, unique_name("t"), 0ms);
+            }).find("timeout"),
             std::string::npos);
-  EXPECT_NE(invalid_argument_message(
-                [&] { (void)ManagerByteQueue::create(server, unique_name("b"), 4, 0); })
-                .find("max_message_bytes"),
+  EXPECT_NE(invalid_argument_message([&] {
+              (void)ManagerByteQueue::create(server, unique_name("b"), 4, 0);
+            }).find("max_message_bytes"),
             std::string::npos);
 }
 
@@ -303,7 +314,9 @@ TEST(ManagerProxyTest, AnItemLargerThanTheServersFrameLimitIsRejectedAtCreate) {
   ManagerServer server(options);
   EXPECT_EQ(server.max_message_bytes(), 1024U - proto::kRequestHeaderBytes);
   using Big = std::array<char, 2000>;
-  EXPECT_NE(invalid_argument_message([&] { (void)ManagerQueue<Big>::create(server, "big", 4); }).find("sizeof(T)"),
+  EXPECT_NE(invalid_argument_message([&] {
+              (void)ManagerQueue<Big>::create(server, "big", 4);
+            }).find("sizeof(T)"),
             std::string::npos);
   using Fits = std::array<char, 900>;
   auto q = ManagerQueue<Fits>::create(server, "fits", 2);
@@ -319,7 +332,8 @@ TEST(ManagerProxyTest, ATakenNameIsEEXIST) {
   ManagerServer& server = shared_server();
   const std::string name = unique_name("taken");
   auto flag = ManagerFlag::create(server, name);
-  const std::system_error error = expect_system_error([&] { (void)ManagerCounter::create(server, name); });
+  const std::system_error error =
+      expect_system_error([&] { (void)ManagerCounter::create(server, name); });
   EXPECT_EQ(error.code().value(), EEXIST) << error.what();
   EXPECT_NE(std::string(error.what()).find(name), std::string::npos) << error.what();
 }
@@ -330,17 +344,20 @@ TEST(ManagerProxyTest, ByteQueueCarriesMessagesOfEverySizeUpToItsLimit) {
   std::vector<std::size_t> sizes = {0, 1, 7, 8, 100, 4096, 4999, 5000};
   for (const std::size_t size : sizes) {
     std::vector<std::byte> message(size);
-    for (std::size_t i = 0; i < size; ++i) message[i] = static_cast<std::byte>((i * 31 + size) & 0xFF);
+    for (std::size_t i = 0; i < size; ++i)
+      message[i] = static_cast<std::byte>((i * 31 + size) & 0xFF);
     ASSERT_EQ(q.push(message), QueueStatus::kOk) << size;
   }
   for (const std::size_t size : sizes) {
     std::vector<std::byte> out;
     ASSERT_EQ(q.pop(out), QueueStatus::kOk);
     ASSERT_EQ(out.size(), size);
-    for (std::size_t i = 0; i < size; ++i) ASSERT_EQ(out[i], static_cast<std::byte>((i * 31 + size) & 0xFF));
+    for (std::size_t i = 0; i < size; ++i)
+      ASSERT_EQ(out[i], static_cast<std::byte>((i * 31 + size) & 0xFF));
   }
   std::vector<std::byte> too_long(5001);
-  EXPECT_NE(invalid_argument_message([&] { (void)q.push(too_long); }).find("max_message_bytes"), std::string::npos);
+  EXPECT_NE(invalid_argument_message([&] { (void)q.push(too_long); }).find("max_message_bytes"),
+            std::string::npos);
   std::vector<std::byte> out;
   EXPECT_EQ(q.try_pop(out), QueueStatus::kEmpty);
 }
@@ -389,7 +406,8 @@ TEST(ManagerFailureTest, AStuckServerIsETIMEDOUTWithinTheTimeoutNotAHang) {
   const std::system_error e1 = expect_system_error([&] { (void)flag.is_set(); });
   EXPECT_EQ(e1.code().value(), ETIMEDOUT) << e1.what();
   std::uint64_t v = 0;
-  const std::system_error e2 = expect_system_error([&] { (void)q.pop(v); });  // no deadline: rounds of 300 ms
+  const std::system_error e2 =
+      expect_system_error([&] { (void)q.pop(v); });  // no deadline: rounds of 300 ms
   EXPECT_EQ(e2.code().value(), ETIMEDOUT) << e2.what();
   EXPECT_LT(test::seconds_since(start), 10.0);  // bounded, not a speed check
   ASSERT_EQ(::kill(server.pid(), SIGCONT), 0);
@@ -470,7 +488,8 @@ TEST(ManagerFrameTest, GarbageGetsBadRequestAndTheServerSurvives) {
   {
     RawClient raw(server.socket_path());
     std::array<unsigned char, 64> garbage{};
-    for (std::size_t i = 0; i < garbage.size(); ++i) garbage[i] = static_cast<unsigned char>(i * 37 + 11);
+    for (std::size_t i = 0; i < garbage.size(); ++i)
+      garbage[i] = static_cast<unsigned char>(i * 37 + 11);
     raw.send_bytes(garbage.data(), garbage.size());
     const auto reply = raw.reply();
     ASSERT_TRUE(reply.has_value());

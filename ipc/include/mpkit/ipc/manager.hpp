@@ -32,8 +32,9 @@
 //     to the creating *thread*: create servers from a long-lived thread.
 //   - stop() (and the destructor) sends SIGTERM, waits stop_grace, then
 //     SIGKILLs; it always reaps the process and removes the directory. Every
-//     client call after that fails with std::system_error (ECONNREFUSED,
-//     ENOENT or EPIPE), within its timeout.
+//     client call after that fails with std::system_error (ENOENT: the
+//     socket is gone; EPIPE / ECONNRESET on a pooled connection), within
+//     its timeout.
 //   - Objects live until the server stops: proxies are byte-copied into
 //     forked children, so no count of holders can be kept.
 //
@@ -58,7 +59,8 @@
 //   mpkit::ManagerServer server;
 //   auto jobs = mpkit::ManagerQueue<std::uint64_t>::create(server, "jobs", 1024);
 //   auto found = mpkit::ManagerFlag::create(server, "found");
-//   mpkit::Process worker([&] { std::uint64_t n; while (jobs.pop(n) == mpkit::QueueStatus::kOk) if (test(n)) found.set(); });
+//   mpkit::Process worker([&] { std::uint64_t n; while (jobs.pop(n) == mpkit::QueueStatus::kOk) if
+//   (test(n)) found.set(); });
 
 #include <sys/types.h>
 

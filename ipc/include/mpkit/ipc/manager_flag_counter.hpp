@@ -63,8 +63,9 @@ namespace mpkit {
 class ManagerFlag {
  public:
   /// A clear flag `name` on `server`.
-  [[nodiscard]] static ManagerFlag create(const ManagerServer& server, std::string_view name,
-                                          std::chrono::milliseconds timeout = std::chrono::seconds(2));
+  [[nodiscard]] static ManagerFlag create(
+      const ManagerServer& server, std::string_view name,
+      std::chrono::milliseconds timeout = std::chrono::seconds(2));
 
   void set();
   void clear();
@@ -82,8 +83,9 @@ class ManagerFlag {
 class ManagerCounter {
  public:
   /// A counter `name` at 0 on `server`.
-  [[nodiscard]] static ManagerCounter create(const ManagerServer& server, std::string_view name,
-                                             std::chrono::milliseconds timeout = std::chrono::seconds(2));
+  [[nodiscard]] static ManagerCounter create(
+      const ManagerServer& server, std::string_view name,
+      std::chrono::milliseconds timeout = std::chrono::seconds(2));
 
   std::int64_t increment() { return add(1); }
   std::int64_t add(std::int64_t n);

@@ -72,8 +72,8 @@
 // Example
 //   mpkit::ManagerServer server;
 //   auto q = mpkit::ManagerQueue<std::uint64_t>::create(server, "jobs", 1024);
-//   mpkit::Process worker([&] { std::uint64_t v; while (q.pop(v) == mpkit::QueueStatus::kOk) use(v); });
-//   for (std::uint64_t i = 0; i < n; ++i) (void)q.push(i);  q.close();
+//   mpkit::Process worker([&] { std::uint64_t v; while (q.pop(v) == mpkit::QueueStatus::kOk)
+//   use(v); }); for (std::uint64_t i = 0; i < n; ++i) (void)q.push(i);  q.close();
 
 #include <cerrno>
 #include <chrono>
@@ -98,9 +98,9 @@ class ManagerByteQueue {
  public:
   /// A queue `name` on `server` for at most `capacity` messages of at most
   /// `max_message_bytes` each.
-  [[nodiscard]] static ManagerByteQueue create(const ManagerServer& server, std::string_view name,
-                                               std::size_t capacity, std::size_t max_message_bytes,
-                                               std::chrono::milliseconds timeout = std::chrono::seconds(2));
+  [[nodiscard]] static ManagerByteQueue create(
+      const ManagerServer& server, std::string_view name, std::size_t capacity,
+      std::size_t max_message_bytes, std::chrono::milliseconds timeout = std::chrono::seconds(2));
 
   ManagerByteQueue(ManagerByteQueue&&) noexcept = default;
   ManagerByteQueue& operator=(ManagerByteQueue&&) noexcept = default;
@@ -108,7 +108,9 @@ class ManagerByteQueue {
   ManagerByteQueue& operator=(const ManagerByteQueue&) = delete;
   ~ManagerByteQueue() = default;
 
-  [[nodiscard]] QueueStatus push(std::span<const std::byte> message) { return push(message, std::nullopt, false); }
+  [[nodiscard]] QueueStatus push(std::span<const std::byte> message) {
+    return push(message, std::nullopt, false);
+  }
   [[nodiscard]] QueueStatus try_push(std::span<const std::byte> message) {
     return push(message, std::nullopt, true);
   }
@@ -117,17 +119,22 @@ class ManagerByteQueue {
   }
 
   /// Pops into `out`, resized to the message.
-  [[nodiscard]] QueueStatus pop(std::vector<std::byte>& out) { return pop(out, std::nullopt, false); }
-  [[nodiscard]] QueueStatus try_pop(std::vector<std::byte>& out) { return pop(out, std::nullopt, true); }
+  [[nodiscard]] QueueStatus pop(std::vector<std::byte>& out) {
+    return pop(out, std::nullopt, false);
+  }
+  [[nodiscard]] QueueStatus try_pop(std::vector<std::byte>& out) {
+    return pop(out, std::nullopt, true);
+  }
   [[nodiscard]] QueueStatus pop_until(std::vector<std::byte>& out, Deadline deadline) {
     return pop(out, deadline, false);
   }
 
   /// The general forms: deadline nullopt waits without end (in rounds of
   /// `timeout`, see the file comment); try_only never waits.
-  [[nodiscard]] QueueStatus push(std::span<const std::byte> message, std::optional<Deadline> deadline,
-                                 bool try_only);
-  [[nodiscard]] QueueStatus pop(std::vector<std::byte>& out, std::optional<Deadline> deadline, bool try_only);
+  [[nodiscard]] QueueStatus push(std::span<const std::byte> message,
+                                 std::optional<Deadline> deadline, bool try_only);
+  [[nodiscard]] QueueStatus pop(std::vector<std::byte>& out, std::optional<Deadline> deadline,
+                                bool try_only);
   /// Pops into `buffer` (at least max_message_bytes() long, or the message
   /// must fit); `size` receives the message length.
   [[nodiscard]] QueueStatus pop_into(std::span<std::byte> buffer, std::size_t& size,
@@ -142,12 +149,14 @@ class ManagerByteQueue {
   [[nodiscard]] const std::string& name() const noexcept { return object_.name(); }
 
  private:
-  ManagerByteQueue(detail::ManagerObject object, std::size_t capacity, std::size_t max_message) noexcept
+  ManagerByteQueue(detail::ManagerObject object, std::size_t capacity,
+                   std::size_t max_message) noexcept
       : object_(std::move(object)), capacity_(capacity), max_message_(max_message) {}
   template <class T>
   friend class ManagerQueue;
-  [[nodiscard]] static ManagerByteQueue make(const char* who, const ManagerServer& server, std::string_view name,
-                                             std::size_t capacity, std::size_t max_message,
+  [[nodiscard]] static ManagerByteQueue make(const char* who, const ManagerServer& server,
+                                             std::string_view name, std::size_t capacity,
+                                             std::size_t max_message,
                                              std::chrono::milliseconds timeout);
 
   detail::ManagerObject object_;
@@ -157,16 +166,18 @@ class ManagerByteQueue {
 
 template <class T>
 class ManagerQueue {
-  static_assert(std::is_trivially_copyable_v<T>, "items are copied as bytes to the server and back");
+  static_assert(std::is_trivially_copyable_v<T>,
+                "items are copied as bytes to the server and back");
 
  public:
   using value_type = T;
 
   /// A queue `name` on `server` for at most `capacity` items.
-  [[nodiscard]] static ManagerQueue create(const ManagerServer& server, std::string_view name,
-                                           std::size_t capacity,
-                                           std::chrono::milliseconds timeout = std::chrono::seconds(2)) {
-    return ManagerQueue(ManagerByteQueue::make("ManagerQueue", server, name, capacity, sizeof(T), timeout));
+  [[nodiscard]] static ManagerQueue create(
+      const ManagerServer& server, std::string_view name, std::size_t capacity,
+      std::chrono::milliseconds timeout = std::chrono::seconds(2)) {
+    return ManagerQueue(
+        ManagerByteQueue::make("ManagerQueue", server, name, capacity, sizeof(T), timeout));
   }
 
   ManagerQueue(ManagerQueue&&) noexcept = default;
@@ -175,15 +186,21 @@ class ManagerQueue {
   ManagerQueue& operator=(const ManagerQueue&) = delete;
   ~ManagerQueue() = default;
 
-  [[nodiscard]] QueueStatus push(const T& value) { return queue_.push(bytes(value), std::nullopt, false); }
-  [[nodiscard]] QueueStatus try_push(const T& value) { return queue_.push(bytes(value), std::nullopt, true); }
+  [[nodiscard]] QueueStatus push(const T& value) {
+    return queue_.push(bytes(value), std::nullopt, false);
+  }
+  [[nodiscard]] QueueStatus try_push(const T& value) {
+    return queue_.push(bytes(value), std::nullopt, true);
+  }
   [[nodiscard]] QueueStatus push_until(const T& value, Deadline deadline) {
     return queue_.push(bytes(value), deadline, false);
   }
 
   [[nodiscard]] QueueStatus pop(T& out) { return pop(out, std::nullopt, false); }
   [[nodiscard]] QueueStatus try_pop(T& out) { return pop(out, std::nullopt, true); }
-  [[nodiscard]] QueueStatus pop_until(T& out, Deadline deadline) { return pop(out, deadline, false); }
+  [[nodiscard]] QueueStatus pop_until(T& out, Deadline deadline) {
+    return pop(out, deadline, false);
+  }
 
   void close() { queue_.close(); }
   [[nodiscard]] bool is_closed() const { return queue_.is_closed(); }

@@ -61,8 +61,9 @@ class ManagerObject {
   /// Throws: std::invalid_argument (empty or too long name, timeout <= 0,
   /// or the server's own kInvalidArgument); std::system_error (connect,
   /// EEXIST for a taken name, I/O).
-  ManagerObject(std::string who, std::string socket_path, std::string_view name, manager::Op create_op,
-                std::int64_t argument, std::uint32_t aux, std::chrono::milliseconds timeout);
+  ManagerObject(std::string who, std::string socket_path, std::string_view name,
+                manager::Op create_op, std::int64_t argument, std::uint32_t aux,
+                std::chrono::milliseconds timeout);
   ManagerObject(ManagerObject&&) noexcept;
   ManagerObject& operator=(ManagerObject&&) noexcept;
   ManagerObject(const ManagerObject&) = delete;
@@ -76,8 +77,8 @@ class ManagerObject {
   /// header's aux field. Returns any status; throws std::system_error on
   /// I/O failure only.
   ManagerReply call(manager::Op op, std::int64_t argument, std::int64_t deadline_ns,
-                    std::span<const std::byte> payload = {}, std::span<std::byte> reply_payload = {},
-                    std::uint32_t aux = 0) const;
+                    std::span<const std::byte> payload = {},
+                    std::span<std::byte> reply_payload = {}, std::uint32_t aux = 0) const;
 
   /// Throws for a status the caller did not expect: system_error with the
   /// errno that fits (EEXIST, ENOENT, EMSGSIZE, EBADMSG, EOPNOTSUPP, ...).

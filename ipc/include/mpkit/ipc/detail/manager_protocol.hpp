@@ -9,9 +9,11 @@
 //   one reply frame before it writes the next request: no pipelining. The
 //   server (manager_loop.cpp) answers requests of one connection in order;
 //   it may HOLD a blocking push/pop (no reply yet) until it completes, its
-//   deadline passes or the queue closes, and reads nothing more from that
-//   connection meanwhile (a client that sends anyway is buffered, bounded,
-//   then dropped). The server never sends a frame nobody asked for.
+//   deadline passes or the queue closes, and handles nothing more from that
+//   connection meanwhile (a client that sends anyway is buffered up to
+//   2 x max_frame_bytes, then left unread until the held request is
+//   answered). It still watches the connection for a hang-up. The server
+//   never sends a frame nobody asked for.
 //
 // Request frame (native byte order: both ends run on one host)
 //   offset size  field
@@ -84,16 +86,16 @@ enum class Op : std::uint8_t {
 
 enum class Status : std::uint8_t {
   kOk = 0,
-  kFull = 1,      // try push: no room
-  kEmpty = 2,     // try pop: nothing there
-  kTimedOut = 3,  // the request's deadline passed
-  kClosed = 4,    // closed (push), or closed / every producer gone and drained (pop)
-  kNoConsumer = 5,  // blocking push on a full queue whose every consumer has disconnected
-  kExists = 10,          // create: the name is taken
+  kFull = 1,              // try push: no room
+  kEmpty = 2,             // try pop: nothing there
+  kTimedOut = 3,          // the request's deadline passed
+  kClosed = 4,            // closed (push), or closed / every producer gone and drained (pop)
+  kNoConsumer = 5,        // blocking push on a full queue whose every consumer has disconnected
+  kExists = 10,           // create: the name is taken
   kInvalidArgument = 11,  // create: capacity 0, message size out of range, bad name
   kNoSuchObject = 12,
   kWrongKind = 13,
-  kTooLarge = 14,  // the frame exceeds max_frame_bytes
+  kTooLarge = 14,    // the frame exceeds max_frame_bytes
   kBadRequest = 15,  // malformed frame (size, magic, version, payload size)
   kUnknownOp = 16,
   kServerError = 17,  // the server could not allocate
@@ -118,7 +120,8 @@ struct ReplyHeader {
   std::int64_t value;
 };
 
-static_assert(std::is_trivially_copyable_v<RequestHeader> && std::is_standard_layout_v<RequestHeader>);
+static_assert(std::is_trivially_copyable_v<RequestHeader> &&
+              std::is_standard_layout_v<RequestHeader>);
 static_assert(sizeof(RequestHeader) == 32 && offsetof(RequestHeader, deadline_ns) == 16 &&
                   offsetof(RequestHeader, argument) == 24,
               "the request layout is the one the protocol comment documents");
