@@ -21,12 +21,13 @@
 #include "mpkit/ipc/flag.hpp"
 #include "mpkit/ipc/futex_flag.hpp"
 #include "mpkit/ipc/layout.hpp"
+#include "mpkit/ipc/manager_flag_counter.hpp"
 #include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/raw_value_flag_counter.hpp"
 #include "mpkit/ipc/redis_flag_counter.hpp"
-#include "mpkit/ipc/redis_server.hpp"
 #include "mpkit/ipc/shared_memory.hpp"
 #include "mpkit/ipc/value_flag_counter.hpp"
+#include "experiment_servers.hpp"
 #include "pinning.hpp"
 
 namespace mpkit {
@@ -47,20 +48,21 @@ constexpr std::uint64_t kPollsPerClockRead = 256;  // watcher: deadline checks a
 // wake-up, not a spin that happened to catch the store.
 constexpr auto kSleepSettle = std::chrono::microseconds(200);
 
-enum class Kind { kAtomic, kRawValue, kValue, kFutex, kFutexWait, kRedis };
+enum class Kind { kAtomic, kRawValue, kValue, kFutex, kFutexWait, kRedis, kManager };
 
 struct BackendInfo {
   Kind kind;
   std::string_view name;
   bool remote;  // one round trip per call: remote_polls, not polls
 };
-constexpr std::array<BackendInfo, 6> kBackends = {{
+constexpr std::array<BackendInfo, 7> kBackends = {{
     {Kind::kAtomic, "atomic", false},
     {Kind::kRawValue, "rawvalue", false},
     {Kind::kValue, "value", false},
     {Kind::kFutex, "futex", false},
     {Kind::kFutexWait, "futex-wait", false},
     {Kind::kRedis, "redis", true},
+    {Kind::kManager, "manager", true},
 }};
 constexpr std::array<std::string_view, kBackends.size()> kBackendNames = [] {
   std::array<std::string_view, kBackends.size()> names{};
@@ -205,26 +207,8 @@ Sample measure(F flag, const BackendInfo& backend, const FlagExperimentConfig& c
   return sample;
 }
 
-// The private Redis server, started on first use; its failure fails the
-// redis rows only.
-class RedisSource {
- public:
-  explicit RedisSource(std::string url) : url_(std::move(url)) {}
-  const std::string& url() {
-    if (url_.empty()) {
-      if (!server_) server_.emplace();
-      return server_->url();
-    }
-    return url_;
-  }
-
- private:
-  std::string url_;
-  std::optional<RedisServer> server_;
-};
-
 Sample run_once(const BackendInfo& backend, const FlagExperimentConfig& config,
-                const Pinning* pinning, RedisSource& redis) {
+                const Pinning* pinning, detail::ExperimentServers& servers) {
   switch (backend.kind) {
     case Kind::kAtomic: return measure(AtomicFlag::create(), backend, config, pinning);
     case Kind::kRawValue: return measure(RawValueFlag::create(), backend, config, pinning);
@@ -233,8 +217,11 @@ Sample run_once(const BackendInfo& backend, const FlagExperimentConfig& config,
     case Kind::kFutexWait: return measure(FutexFlag::create(), backend, config, pinning);
     case Kind::kRedis: {
       const std::string key = "mpkit.flag-experiment." + std::to_string(::getpid());
-      return measure(RedisFlag::create(redis.url(), key), backend, config, pinning);
+      return measure(RedisFlag::create(servers.redis_url(), key), backend, config, pinning);
     }
+    case Kind::kManager:
+      return measure(ManagerFlag::create(servers.manager(), servers.fresh_name("flag")), backend,
+                     config, pinning);
   }
   return {};
 }
@@ -321,7 +308,7 @@ std::vector<Measurement> run_flag_experiment(
   validate_flag_experiment_config(config);
   const Pinning pinning;
   const bool pinned = config.pin && pinning.possible();
-  RedisSource redis(config.redis_url);
+  detail::ExperimentServers servers(config.redis_url);
 
   std::vector<Cell> cells;
   for (const BackendInfo& backend : kBackends) {
@@ -337,7 +324,7 @@ std::vector<Measurement> run_flag_experiment(
                  ": " + std::string(cell.backend->name) + " flag");
       }
       try {
-        cell.add(run_once(*cell.backend, config, pinned ? &pinning : nullptr, redis));
+        cell.add(run_once(*cell.backend, config, pinned ? &pinning : nullptr, servers));
       } catch (const std::exception& error) {
         // A backend that cannot be set up here (no redis-server, a failed
         // fork) fails its own row, not the experiment.

@@ -1,5 +1,7 @@
 #include "mpkit/ipc/transport_experiment.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -22,12 +24,15 @@
 #include "mpkit/ipc/futex.hpp"
 #include "mpkit/ipc/layout.hpp"
 #include "mpkit/ipc/locked_ring.hpp"
+#include "mpkit/ipc/manager_queue.hpp"
 #include "mpkit/ipc/mpmc_ring.hpp"
 #include "mpkit/ipc/pipe_queue.hpp"
 #include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/queue.hpp"
+#include "mpkit/ipc/redis_queue.hpp"
 #include "mpkit/ipc/shared_memory.hpp"
 #include "mpkit/ipc/spsc_ring.hpp"
+#include "experiment_servers.hpp"
 #include "pinning.hpp"
 
 namespace mpkit {
@@ -52,22 +57,27 @@ constexpr int kChildNoStart = 3;  // the start barrier never opened
 constexpr int kChildStalled = 4;  // a push / pop timed out or found the queue closed
 constexpr int kChildCorrupt = 5;  // a payload was not the one expected
 
-enum class Backend { kSpsc, kSpscBatch, kMpmc, kBoostSpsc, kBoostSpscSpin, kLocked, kBoostMq, kPipe };
+enum class Backend {
+  kSpsc, kSpscBatch, kMpmc, kBoostSpsc, kBoostSpscSpin, kLocked, kBoostMq, kPipe, kManager, kRedis
+};
 
 struct BackendInfo {
   Backend id;
   std::string_view name;
-  bool many;  // several producers and consumers at once
+  bool many;    // several producers and consumers at once
+  bool remote;  // a server round trip per call: remote_messages / remote_round_trips
 };
-constexpr std::array<BackendInfo, 8> kBackends = {{
-    {Backend::kSpsc, "lockfree-spsc", false},
-    {Backend::kSpscBatch, "lockfree-spsc-batch64", false},
-    {Backend::kMpmc, "lockfree-mpmc", true},
-    {Backend::kBoostSpsc, "boost-spsc", false},
-    {Backend::kBoostSpscSpin, "boost-spsc-spin", false},
-    {Backend::kLocked, "locked", true},
-    {Backend::kBoostMq, "boost-mq", true},
-    {Backend::kPipe, "pipe", true},
+constexpr std::array<BackendInfo, 10> kBackends = {{
+    {Backend::kSpsc, "lockfree-spsc", false, false},
+    {Backend::kSpscBatch, "lockfree-spsc-batch64", false, false},
+    {Backend::kMpmc, "lockfree-mpmc", true, false},
+    {Backend::kBoostSpsc, "boost-spsc", false, false},
+    {Backend::kBoostSpscSpin, "boost-spsc-spin", false, false},
+    {Backend::kLocked, "locked", true, false},
+    {Backend::kBoostMq, "boost-mq", true, false},
+    {Backend::kPipe, "pipe", true, false},
+    {Backend::kManager, "manager", true, true},
+    {Backend::kRedis, "redis", true, true},
 }};
 constexpr std::array<std::string_view, kBackends.size()> kBackendNames = [] {
   std::array<std::string_view, kBackends.size()> names{};
@@ -118,6 +128,8 @@ struct RunSpec {
   std::uint64_t count = 0;           // messages (throughput) or timed round trips
   const Pinning* pinning = nullptr;  // null: unpinned
   unsigned sides = 1;                // producers = consumers (throughput)
+  detail::ExperimentServers* servers = nullptr;  // for the remote backends
+  bool warm = true;                  // fill and drain the queue once before timing
 };
 
 // ---------------------------------------------------------------------------
@@ -196,7 +208,8 @@ void as_consumer(Q& queue) noexcept {
 // Fills the queue once and drains it, in the parent, before any child runs:
 // every slot's page is faulted in outside the timed runs.
 template <class T, class Q>
-[[nodiscard]] bool prime(Q& queue) {
+[[nodiscard]] bool prime(Q& queue, const RunSpec& spec) {
+  if (!spec.warm) return true;  // a server's queue has no pages of ours to fault in
   T item{};
   std::size_t pushed = 0;
   const std::size_t limit = queue.capacity();
@@ -283,7 +296,7 @@ int consume(Q& queue, RunControl& control, const RunSpec& spec) {
 
 template <class T, bool Batched, class Q>
 Sample throughput_once(Q queue, const RunSpec& spec) {
-  if (!prime<T>(queue)) return {};
+  if (!prime<T>(queue, spec)) return {};
   SharedMemory memory = SharedMemory::anonymous(sizeof(RunControl));
   auto* control = new (memory.data()) RunControl{};
   // Declared after `queue` and `memory`: destroyed (SIGKILL + reap) before
@@ -392,7 +405,7 @@ int consume_share(Q& queue, ManyControl& control, const RunSpec& spec, unsigned 
 
 template <class T, class Q>
 Sample throughput_many_once(Q queue, const RunSpec& spec) {
-  if (!prime<T>(queue)) return {};
+  if (!prime<T>(queue, spec)) return {};
   SharedMemory memory = SharedMemory::anonymous(sizeof(ManyControl));
   auto* control = new (memory.data()) ManyControl{};
   std::vector<Process> children;  // declared after queue and memory: reaped first
@@ -451,7 +464,7 @@ int echo(Q& ping, Q& pong, RunControl& control, const RunSpec& spec) {
 
 template <class T, class Q>
 Sample round_trip_once(Q ping, Q pong, const RunSpec& spec) {
-  if (!prime<T>(ping) || !prime<T>(pong)) return {};
+  if (!prime<T>(ping, spec) || !prime<T>(pong, spec)) return {};
   SharedMemory memory = SharedMemory::anonymous(sizeof(RunControl));
   auto* control = new (memory.data()) RunControl{};
   Process child([&] { return echo<T>(ping, pong, *control, spec); });
@@ -488,6 +501,19 @@ Sample round_trip_once(Q ping, Q pong, const RunSpec& spec) {
 // ---------------------------------------------------------------------------
 // Dispatch: payload sizes are types, so one instantiation per supported size.
 
+// The remote backends' queues, each under a fresh name on the run's server.
+template <class T>
+ManagerQueue<T> make_manager_queue(const RunSpec& spec, std::size_t capacity) {
+  return ManagerQueue<T>::create(spec.servers->manager(), spec.servers->fresh_name("queue"),
+                                 capacity);
+}
+template <class T>
+RedisQueue<T> make_redis_queue(const RunSpec& spec, std::size_t capacity) {
+  return RedisQueue<T>::create(spec.servers->redis_url(),
+                               spec.servers->fresh_name("mpkit.ipc." + std::to_string(::getpid())),
+                               capacity);
+}
+
 // One producer and one consumer, or several of each (single-sided backends
 // are skipped before dispatch when sides > 1).
 template <class T, bool Batched, class Q>
@@ -522,6 +548,10 @@ Sample throughput_for(Backend backend, const RunSpec& spec) {
       if constexpr (N <= kPipeBuf)
         return throughput_run<T, false>(PipeQueue<T>::create(kCapacity), spec);
       break;  // not carried: skipped before dispatch
+    case Backend::kManager:
+      return throughput_run<T, false>(make_manager_queue<T>(spec, kCapacity), spec);
+    case Backend::kRedis:
+      return throughput_run<T, false>(make_redis_queue<T>(spec, kCapacity), spec);
   }
   return {};
 }
@@ -557,6 +587,12 @@ Sample round_trip_for(Backend backend, const RunSpec& spec) {
                                   spec);
       }
       break;
+    case Backend::kManager:
+      return round_trip_once<T>(make_manager_queue<T>(spec, kCapacity),
+                                make_manager_queue<T>(spec, kCapacity), spec);
+    case Backend::kRedis:
+      return round_trip_once<T>(make_redis_queue<T>(spec, kCapacity),
+                                make_redis_queue<T>(spec, kCapacity), spec);
   }
   return {};
 }
@@ -679,6 +715,10 @@ void validate_transport_config(const TransportConfig& config) {
   if (config.repeats == 0) throw_invalid_argument("TransportConfig: repeats must be >= 1 (got 0)");
   if (config.messages == 0)
     throw_invalid_argument("TransportConfig: messages must be >= 1 (got 0)");
+  if (config.remote_messages == 0)
+    throw_invalid_argument("TransportConfig: remote_messages must be >= 1 (got 0)");
+  if (config.remote_round_trips == 0)
+    throw_invalid_argument("TransportConfig: remote_round_trips must be >= 1 (got 0)");
   if (config.round_trips == 0 || config.round_trips > kMaxTransportRoundTrips) {
     throw_invalid_argument("TransportConfig: round_trips must lie in [1, " +
                            std::to_string(kMaxTransportRoundTrips) + "] (got " +
@@ -713,6 +753,7 @@ std::vector<Measurement> run_transport_experiment(
     const TransportConfig& config, const std::function<void(std::string_view)>& progress) {
   validate_transport_config(config);
   const Pinning pinning;
+  detail::ExperimentServers servers(config.redis_url);
   std::vector<bool> modes;
   if (config.pin && pinning.possible()) {
     modes.push_back(true);
@@ -743,8 +784,11 @@ std::vector<Measurement> run_transport_experiment(
           for (const BackendInfo& backend : kBackends) {
             if (!chosen(backend) || transport_skip_reason(backend.name, size.bytes, side)) continue;
             if (round_trip && backend.id == Backend::kSpscBatch) continue;
-            const std::uint64_t count =
+            std::uint64_t count =
                 round_trip ? config.round_trips : transport_messages_per_run(config, size.bytes);
+            if (backend.remote) {
+              count = std::min(count, round_trip ? config.remote_round_trips : config.remote_messages);
+            }
             cells.push_back(
                 Cell{&backend, &size, pinned, round_trip, side, count, {}, {}, {}, true});
           }
@@ -764,13 +808,14 @@ std::vector<Measurement> run_transport_experiment(
                  (cell.sides > 1 ? " " + std::to_string(cell.sides) + "x" + std::to_string(cell.sides) : "") +
                  (cell.round_trip ? " round trips" : " throughput"));
       }
-      const RunSpec spec{cell.count, cell.pinned ? &pinning : nullptr, cell.sides};
+      const RunSpec spec{cell.count, cell.pinned ? &pinning : nullptr, cell.sides, &servers,
+                         !cell.backend->remote};
       try {
         cell.add(cell.round_trip ? cell.size->round_trip(cell.backend->id, spec)
                                  : cell.size->throughput(cell.backend->id, spec));
-      } catch (const std::system_error& error) {
-        // A backend that cannot be set up here (or a failed fork) fails this
-        // run, not the experiment.
+      } catch (const std::exception& error) {
+        // A backend that cannot be set up here (no redis-server, a failed
+        // fork) fails this run, not the experiment.
         cell.add(Sample{});
         if (progress) progress(std::string(cell.backend->name) + " failed: " + error.what());
       }

@@ -120,6 +120,26 @@ TEST(IpcExperiment, TwoByTwoRunsOnlyMultiSidedBackendsAndChecksEveryItem) {
   EXPECT_FALSE(mpkit::transport_skip_reason("lockfree-mpmc", 8, 2).has_value());
 }
 
+TEST(IpcExperiment, ManagerAndRedisQueuesGiveCorrectCappedRows) {
+  // Both servers are real and private: the experiment starts and stops them.
+  mpkit::TransportConfig config = tiny();
+  config.backends = {"manager", "redis"};
+  config.sides = {1, 2};
+  config.remote_messages = 301;
+  config.remote_round_trips = 40;
+  const std::vector<mpkit::Measurement> rows = mpkit::run_transport_experiment(config);
+  ASSERT_EQ(rows.size(), 6u);  // 2 backends x (1:1, 2x2 throughput, round trip)
+  for (const mpkit::Measurement& row : rows) {
+    SCOPED_TRACE(row.variant);
+    EXPECT_TRUE(row.correct);
+    if (param<std::string>(row, "mode") == "throughput") {
+      EXPECT_EQ(param<std::int64_t>(row, "messages"), 301);
+    } else {
+      EXPECT_EQ(param<std::int64_t>(row, "round_trips"), 40);
+    }
+  }
+}
+
 TEST(IpcExperiment, PipeCannotCarry64KiBAndSaysWhy) {
   EXPECT_TRUE(mpkit::transport_skip_reason("pipe", 65536).has_value());
   EXPECT_FALSE(mpkit::transport_skip_reason("pipe", 1024).has_value());
@@ -189,7 +209,7 @@ mpkit::FlagExperimentConfig tiny_flags() {
 }
 
 TEST(FlagExperiment, EveryBackendGivesACorrectRowWithItsMetrics) {
-  // Every backend, redis included: the experiment starts its own server.
+  // Every backend, redis and manager included: the experiment starts its own servers.
   const std::vector<mpkit::Measurement> rows = mpkit::run_flag_experiment(tiny_flags());
   ASSERT_EQ(rows.size(), mpkit::flag_experiment_backends().size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -199,7 +219,8 @@ TEST(FlagExperiment, EveryBackendGivesACorrectRowWithItsMetrics) {
     EXPECT_EQ(row.experiment, "ipc");
     EXPECT_EQ(param<std::string>(row, "mode"), "flag");
     EXPECT_EQ(param<std::int64_t>(row, "handoffs"), 50);
-    EXPECT_EQ(param<std::int64_t>(row, "polls"), row.variant == "redis" ? 20 : 10'000);
+    const bool remote = row.variant == "redis" || row.variant == "manager";
+    EXPECT_EQ(param<std::int64_t>(row, "polls"), remote ? 20 : 10'000);
     EXPECT_TRUE(row.correct);
     EXPECT_EQ(row.repeats, 1u);
     for (const char* metric : {"poll_ns", "seen_ns_p50", "seen_ns_p99"}) {

@@ -349,12 +349,13 @@ void add_queue_part(ExperimentReport& report, const TransportConfig& config, Pro
   }
   Table round_trips = rows_table(
       select(rows, true, std::nullopt),
-      {{{"bytes", "bytes"}, {"pinned", "pinned"}},
+      {{{"bytes", "bytes"}, {"pinned", "pinned"}, {"round_trips", "round trips"}},
        {{"one_way_ns", "one-way"}, {"rtt_ns_p50", "rtt p50"}, {"rtt_ns_p99", "rtt p99"}}});
   add_skipped(round_trips, config, modes, sizes, true);
   report.tables.push_back(
-      {fmt::format("Round trips: parent -> echo process -> parent over two queues, {} per run",
-                   config.round_trips),
+      {fmt::format("Round trips: parent -> echo process -> parent over two queues, {} per run "
+                   "({} for manager and redis)",
+                   config.round_trips, std::min(config.round_trips, config.remote_round_trips)),
        std::move(round_trips)});
   for (std::string& note : notes(rows, config)) report.notes.push_back(std::move(note));
   report.rows.insert(report.rows.end(), rows.begin(), rows.end());
@@ -399,7 +400,8 @@ void add_flag_part(ExperimentReport& report, const FlagExperimentConfig& config,
   const std::vector<Measurement> rows =
       run_flag_experiment(config, [&](std::string_view step) { progress.update(step); });
   report.tables.push_back(
-      {fmt::format("Flags: poll cost (is_set on a clear flag, {} polls; {} for redis) and set in "
+      {fmt::format("Flags: poll cost (is_set on a clear flag, {} polls; {} for redis and manager) "
+                   "and set in "
                    "the parent -> seen by a watcher process, {} hand-offs per run",
                    config.polls, config.remote_polls, config.handoffs),
        rows_table(rows, {{{"pinned", "pinned"}},
@@ -427,10 +429,11 @@ std::string ipc_command_line(const IpcPlan& plan, unsigned repeats, bool pin, bo
     words.insert(words.end(), {"--polls", std::to_string(flags->polls), "--handoffs",
                                std::to_string(flags->handoffs)});
     if (!flags->backends.empty()) words.insert(words.end(), {"--flags", join(flags->backends, ",")});
-    if (!flags->redis_url.empty()) words.insert(words.end(), {"--redis", flags->redis_url});
   } else {
     words.insert(words.end(), {"--flags", std::string(kNone)});
   }
+  const std::string& redis = plan.queues ? plan.queues->redis_url : plan.flags->redis_url;
+  if (!redis.empty()) words.insert(words.end(), {"--redis", redis});
   if (pin) words.emplace_back("--pin");
   if (unpinned_too) words.emplace_back("--unpinned-too");
   return command_line(words);
@@ -469,6 +472,7 @@ int run_ipc(const IpcOptions& options) {
       config.payload_bytes = options.bytes;
       config.backends = options.backends;
       config.sides = options.sides;
+      config.redis_url = options.redis_url;
       config.pin = options.pin;
       config.unpinned_too = options.unpinned_too;
       validate_transport_config(config);
@@ -545,7 +549,7 @@ Command ipc_command() {
         ->check(whole_number_in(1, kMaxFlagHandoffs))
         ->capture_default_str();
     sub.add_option("--redis", options->redis_url,
-                   "Redis server for the redis flag (unix:///path, redis://host:port; default: "
+                   "Redis server for the redis queue and flag (unix:///path, redis://host:port; default: "
                    "a private redis-server on a Unix socket, started and stopped by mpkit)")
         ->type_name("URL");
     sub.add_flag("--pin", options->pin,
@@ -563,8 +567,10 @@ Command ipc_command() {
         "through try_push_many/try_pop_many, 64 items per call; throughput only),\n"
         "lockfree-mpmc, boost-spsc (Boost.Lockfree with mpkit's spin-then-park waiting),\n"
         "boost-spsc-spin (Boost's spsc_queue busy-polled, never parking: the baseline),\n"
-        "locked (LockedRing), boost-mq (Boost message_queue) and pipe (PipeQueue, one\n"
-        "write(2) per item). --sides 2 adds 2 producers x 2 consumers on one queue for the\n"
+        "locked (LockedRing), boost-mq (Boost message_queue), pipe (PipeQueue, one write(2)\n"
+        "per item), manager (a Manager server process holds the queue; a request over a Unix\n"
+        "socket per call, like mp.Manager().Queue) and redis (LPUSH/BRPOP on a real server).\n"
+        "manager and redis move at most 5000 messages and 2000 round trips per run. --sides 2 adds 2 producers x 2 consumers on one queue for the\n"
         "multi-producer/consumer backends (checked: every item once, in order per producer).\n"
         "Payloads of 8, 64, 1024 and 65536 bytes (all by default). Word i of message k holds\n"
         "k + i; the sender writes every word and the receiver checks every word, so a lost,\n"
@@ -577,8 +583,8 @@ Command ipc_command() {
         "64 B. Every wait is bounded: a stuck child is killed and its row marked incorrect.\n"
         "Flags (--flags): atomic (std::atomic byte), rawvalue (plain byte, mp.RawValue), value\n"
         "(byte under a robust mutex, mp.Value), futex (an Event polled with is_set), futex-wait\n"
-        "(the watcher sleeps in wait_until: a wake-up, not a poll) and redis (GET/SET on a real\n"
-        "server). poll = ns per is_set() on a clear flag in one process; set->seen = from the\n"
+        "(the watcher sleeps in wait_until: a wake-up, not a poll), redis (GET/SET on a real\n"
+        "server) and manager (a request to a Manager server per call). poll = ns per is_set() on a clear flag in one process; set->seen = from the\n"
         "parent's clock read before set() to a watcher process's clock read when it sees the\n"
         "flag (p50, p99 over --handoffs samples; both read CLOCK_MONOTONIC).\n"
         "The defaults take about 2 minutes on 2 cores; `mpkit run` uses 100000 messages,\n"

@@ -33,6 +33,8 @@
 //                asleep, not still spinning, when set() comes
 //   redis        RedisFlag: GET per poll, SET to signal, on a real server --
 //                a private one on a Unix socket unless `redis_url` is given
+//   manager      ManagerFlag: one request/response per call to a Manager
+//                server process over a Unix socket (multiprocessing.Manager)
 //
 // Pinning: with `pin` (and 2 CPUs allowed) the parent runs on the first CPU
 // and the watcher on the second (params pinned = true); the caller's mask is
@@ -72,7 +74,7 @@ inline constexpr std::uint64_t kMaxFlagHandoffs = 1'000'000;
 struct FlagExperimentConfig {
   unsigned repeats = 5;
   std::uint64_t polls = 10'000'000;   ///< is_set() calls per poll-cost run (shared memory)
-  std::uint64_t remote_polls = 2000;  ///< the same for a round-trip backend (Redis)
+  std::uint64_t remote_polls = 2000;  ///< the same for a round-trip backend (Redis, Manager)
   std::uint64_t handoffs = 2000;      ///< set -> seen samples per run
   std::vector<std::string> backends;  ///< variant names; empty = all
   std::string redis_url;              ///< empty: start a private redis-server

@@ -44,6 +44,12 @@
 //                          65536-byte payloads are skipped (no row;
 //                          transport_skip_reason() says why, and the CLI
 //                          prints it in the table).
+//   manager                ManagerQueue: every push / pop a request to a Manager
+//                          server process over a Unix socket (mp.Manager().Queue)
+//   redis                  RedisQueue: LPUSH / BRPOP on a real redis-server, a
+//                          private one on a Unix socket unless redis_url is set
+//   (manager and redis move at most remote_messages / remote_round_trips per
+//   run, params messages / round_trips say how many, and are not warmed.)
 //   Queue capacity: clamp(256 KiB / bytes, 16, 4096) items (params capacity;
 //   the pipe's actual capacity may differ, see PipeQueue). Every queue is
 //   filled and drained once by the parent before the children start, so no
@@ -115,6 +121,11 @@ struct TransportConfig {
   /// Throughput with k producers and k consumers, for each k listed
   /// (multi-producer/consumer backends only for k > 1); round trips use 1.
   std::vector<unsigned> sides = {1, 2};
+  /// The remote backends (manager, redis) cost a server round trip per call:
+  /// their runs move at most this many messages / round trips.
+  std::uint64_t remote_messages = 5000;
+  std::uint64_t remote_round_trips = 2000;
+  std::string redis_url;  ///< empty: a private redis-server on a Unix socket
 };
 
 /// Every variant name, in row order.
