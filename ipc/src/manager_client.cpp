@@ -33,7 +33,7 @@ using namespace manager;
 using Clock = std::chrono::steady_clock;
 
 // Idle connections a process keeps per object; more are closed on return.
-constexpr std::size_t kMaxIdle = 8;
+constexpr std::size_t kMaxIdle = 32;
 
 std::int64_t to_ns(Clock::time_point t) noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -88,6 +88,11 @@ struct ManagerObject::State {
   pid_t pool_pid = 0;     // who filled `idle`
   std::vector<int> idle;  // connections of pool_pid not in use
 
+  State() = default;
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+  State(State&&) = delete;
+  State& operator=(State&&) = delete;
   ~State() {
     // A forked child's copies are closed too: harmless, they are only copies.
     for (const int fd : idle) close_fd(fd);

@@ -264,7 +264,7 @@ class Server {
         continue;
       }
       if (c.unread() < kRequestHeaderBytes) return;
-      RequestHeader header;
+      RequestHeader header{};
       std::memcpy(&header, c.in.data() + c.in_begin, sizeof header);
       if (header.magic != kMagic || header.version != kVersion ||
           header.frame_bytes < kRequestHeaderBytes) {
@@ -518,9 +518,9 @@ int run_manager_server(int listen_fd, int ready_fd, std::size_t max_frame_bytes)
   try {
     // The owner decides when the server stops: Ctrl-C in a terminal reaches
     // the whole process group, and a client's hang-up must not kill it.
-    ::signal(SIGINT, SIG_IGN);
-    ::signal(SIGPIPE, SIG_IGN);
-    ::signal(SIGTERM, SIG_DFL);
+    (void)::signal(SIGINT, SIG_IGN);
+    (void)::signal(SIGPIPE, SIG_IGN);
+    (void)::signal(SIGTERM, SIG_DFL);
     sigset_t none;
     ::sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
