@@ -190,17 +190,20 @@ class Server {
   }
 
   void read_from(Connection& c) {
-    if (c.in_begin > 0 && c.in_begin >= c.in.size() / 2) {  // compact, amortised O(1) per byte
+    if (c.in_begin == c.in.size()) {  // everything handled: start over
+      c.in.clear();
+      c.in_begin = 0;
+    } else if (c.in_begin >= c.in.size() / 2) {  // compact, amortised O(1) per byte
       c.in.erase(0, c.in_begin);
       c.in_begin = 0;
     }
-    const std::size_t old = c.in.size();
-    c.in.resize(old + kReadChunk);
+    // Into a scratch buffer, then append what came: resizing `in` by a
+    // chunk would zero-fill 64 KiB per read.
     ssize_t got = -1;
     do {
-      got = ::recv(c.fd, c.in.data() + old, kReadChunk, MSG_DONTWAIT);
+      got = ::recv(c.fd, scratch_.data(), scratch_.size(), MSG_DONTWAIT);
     } while (got < 0 && errno == EINTR);
-    c.in.resize(old + static_cast<std::size_t>(std::max<ssize_t>(got, 0)));
+    if (got > 0) c.in.append(scratch_.data(), static_cast<std::size_t>(got));
     if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) kill(c);
   }
 
@@ -509,6 +512,7 @@ class Server {
   std::vector<Object> objects_;
   std::unordered_map<std::string, std::uint32_t> names_;
   std::set<std::uint32_t> waiting_;  // queues with held waiters
+  std::vector<char> scratch_ = std::vector<char>(kReadChunk);
   bool pending_ = false;             // a released connection has unread frames
 };
 
