@@ -103,6 +103,17 @@ TEST(PidFillTest, FillRowRefusesARowThatIsNotInitial) {
   EXPECT_EQ(row[0], 77.0) << "and is left as it was";
 }
 
+TEST(PidFillTest, LongRowsAreCheckedAndFilledInFull) {
+  // Rows past 2048 cells take the block-compare and block-copy paths.
+  std::vector<double> row(5000, kPidFillInitial);
+  row[4500] = 0.0;  // in the last, partial block
+  EXPECT_FALSE(fill_row_with_pid(row, 77));
+  EXPECT_EQ(row[0], kPidFillInitial) << "nothing written";
+  row[4500] = kPidFillInitial;
+  EXPECT_TRUE(fill_row_with_pid(row, 77));
+  for (std::size_t i = 0; i < row.size(); ++i) ASSERT_EQ(row[i], 77.0) << "cell " << i;
+}
+
 TEST(PidFillTest, BadArgumentsAreNamed) {
   const std::vector<pid_t> pids = {1};
   const std::vector<double> cells(6, 1.0);
