@@ -191,7 +191,7 @@ bool wait_until_polling(pid_t pid, std::chrono::milliseconds timeout = 10s) {
       [&] {
         std::ifstream file("/proc/" + std::to_string(pid) + "/syscall");
         long number = -1;
-        return static_cast<bool>(file >> number) && number == SYS_poll;
+        return static_cast<bool>(file >> number) && (number == SYS_poll || number == SYS_ppoll);
       },
       timeout);
 }
@@ -526,6 +526,26 @@ TEST(ManagerFrameTest, GarbageGetsBadRequestAndTheServerSurvives) {
 }
 
 // ============================================================ blocking, held
+
+TEST(ManagerQueueTest, SignalsInterruptingAWaitingClientChangeNothing) {
+  test::Sigusr1Handler handler;  // no SA_RESTART: the client's poll() sees EINTR
+  auto q = ManagerQueue<std::uint64_t>::create(shared_server(), unique_name("eintr"), 4);
+  Child consumer([&] {
+    std::uint64_t v = 0;
+    const auto start = Clock::now();
+    if (pop_for(q, v, 200ms) != QueueStatus::kTimedOut) return 1;  // pestered meanwhile
+    if (Clock::now() - start < 200ms) return 2;                    // never early
+    for (std::uint64_t expected = 0; expected < 5; ++expected) {
+      if (q.pop(v) != QueueStatus::kOk || v != expected) return 3;
+    }
+    return test::g_sigusr1_count.load() > 0 ? 0 : 4;
+  });
+  ASSERT_TRUE(wait_until_polling(consumer.pid()));
+  test::pester_process(consumer.pid(), 100,
+                       2ms);  // through the timed pop and into the blocking one
+  for (std::uint64_t i = 0; i < 5; ++i) ASSERT_EQ(q.push(i), QueueStatus::kOk);
+  EXPECT_EQ(consumer.join(20s), ExitStatus::exited(0));
+}
 
 TEST(ManagerQueueTest, CloseWakesAPopHeldForAnotherProcess) {
   auto q = ManagerQueue<std::uint64_t>::create(shared_server(), unique_name("close"), 4);
