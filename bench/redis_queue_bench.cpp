@@ -59,8 +59,10 @@ std::string fresh_name() {
   return "bench." + std::to_string(next++);
 }
 
+// Sleeps between looks: on 2 cores a spinning parent would take the CPU the
+// server and the consumer need (a round trip costs ~15 µs here anyway).
 void wait_for(const std::atomic<std::uint64_t>& counter, std::uint64_t target) {
-  while (counter.load(std::memory_order_acquire) < target) std::this_thread::yield();
+  while (counter.load(std::memory_order_acquire) < target) std::this_thread::sleep_for(std::chrono::microseconds(50));
 }
 
 void set_rtt(benchmark::State& state, double total_seconds, int trips_per_iteration) {
@@ -136,14 +138,17 @@ void BM_RedisQueuePingPong(benchmark::State& state) {
 
 // Unbounded and without close(): the consumer stops at a 0-byte element.
 void BM_RawListThroughput(benchmark::State& state) {
+  const std::string url = server_url();  // started here, not in the child
   const std::string key = fresh_name();
   auto progress = mpkit::SharedObject<Progress>::anonymous();
   mpkit::Process consumer([&] {
-    auto client = mpkit::RedisClient::connect(server_url());
+    auto client = mpkit::RedisClient::connect(url);
     std::uint64_t popped = 0;
     for (;;) {
-      const std::optional<std::string> element = client.brpop(key, std::chrono::seconds(5));
-      if (!element.has_value() || element->empty()) break;
+      // The same BRPOP slice as RedisQueue's pop (kPopSlice).
+      const std::optional<std::string> element = client.brpop(key, std::chrono::milliseconds(100));
+      if (!element.has_value()) continue;
+      if (element->empty()) break;
       progress->popped.store(++popped, std::memory_order_release);
     }
     return 0;
@@ -165,13 +170,15 @@ void BM_RawListThroughput(benchmark::State& state) {
 }
 
 void BM_RawListPingPong(benchmark::State& state) {
+  const std::string url = server_url();  // started here, not in the child
   const std::string request = fresh_name();
   const std::string reply = fresh_name();
   mpkit::Process echo([&] {
-    auto client = mpkit::RedisClient::connect(server_url());
+    auto client = mpkit::RedisClient::connect(url);
     for (;;) {
-      const std::optional<std::string> element = client.brpop(request, std::chrono::seconds(5));
-      if (!element.has_value() || element->empty()) break;
+      const std::optional<std::string> element = client.brpop(request, std::chrono::milliseconds(100));
+      if (!element.has_value()) continue;
+      if (element->empty()) break;
       client.lpush(reply, *element);
     }
     return 0;
