@@ -27,7 +27,7 @@
 #include "mpkit/ipc/redis_flag_counter.hpp"
 #include "mpkit/ipc/shared_memory.hpp"
 #include "mpkit/ipc/value_flag_counter.hpp"
-#include "experiment_servers.hpp"
+#include "mpkit/ipc/detail/experiment_servers.hpp"
 #include "pinning.hpp"
 
 namespace mpkit {

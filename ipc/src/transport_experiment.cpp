@@ -32,7 +32,7 @@
 #include "mpkit/ipc/redis_queue.hpp"
 #include "mpkit/ipc/shared_memory.hpp"
 #include "mpkit/ipc/spsc_ring.hpp"
-#include "experiment_servers.hpp"
+#include "mpkit/ipc/detail/experiment_servers.hpp"
 #include "pinning.hpp"
 
 namespace mpkit {

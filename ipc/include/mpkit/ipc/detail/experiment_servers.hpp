@@ -1,9 +1,9 @@
 #pragma once
 
 // The servers the remote backends of the two-sided experiments (transport,
-// flag) talk to, started on first use and stopped with this object: a
+// flag, counter) talk to, started on first use and stopped with this object: a
 // private redis-server on a Unix socket unless a URL was given, and a
-// Manager server. Private to ipc/src. Constructing either forks, so it runs
+// Manager server. Internal to mpkit's experiments. Constructing either forks, so it runs
 // in the experiment's own (single-threaded) process, before any child.
 
 #include <optional>
