@@ -1,0 +1,705 @@
+// PoolCore: dispatch, collection, worker exits, timeouts and the crash-loop
+// breaker (see detail/pool_core.hpp for the protocol).
+//
+// Shared state (one anonymous mapping made at construction, before the fork
+// server, so every worker inherits it):
+//   PoolControl   line 0: magic, version, workers, timeouts, stopping
+//                 line 1: gate where the parent parks (RingGate)
+//                 line 2: reports_posted (launcher -> parent)
+//   SlotShared[i] one line per worker slot: started_ns (worker: the start of
+//                 the item it runs, 0 when idle), task_limit (parent, before
+//                 the spawn), tasks_done (worker).
+//   The task and result rings: one SpscRing<Record> each way per slot.
+//
+// Memory ordering: the rings carry their own (spsc_ring.hpp); reports_posted
+// is bumped with release after a report is queued and read with acquire
+// before the parent polls the launcher; started_ns and tasks_done are
+// relaxed hints (a timeout decision tolerates a stale read by one check);
+// task_limit is published to the worker by the spawn request (a socket
+// round or a thread start, both full barriers); stopping is release/acquire.
+
+#include "mpkit/pools/detail/pool_core.hpp"
+
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <new>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "launcher.hpp"
+#include "mpkit/ipc/detail/ring_wait.hpp"
+#include "mpkit/ipc/error.hpp"
+#include "mpkit/ipc/shared_memory.hpp"
+#include "mpkit/ipc/spsc_ring.hpp"
+#include "mpkit/pools/errors.hpp"
+
+namespace mpkit {
+
+namespace {
+thread_local int t_worker_index = -1;
+}  // namespace
+
+int this_worker_index() noexcept { return t_worker_index; }
+
+}  // namespace mpkit
+
+namespace mpkit::pools::detail {
+
+namespace {
+
+constexpr std::uint64_t kPoolMagic = 0x6d706b2d706f6f6cULL;  // "mpk-pool"
+constexpr std::uint32_t kPoolLayoutVersion = 1;
+// A worker may hold this many items queued before it is passed over, unless
+// it holds fewer than two chunks (so large chunks still pipeline).
+constexpr std::size_t kInflightItems = 1024;
+
+struct PoolControl {
+  std::uint64_t magic = kPoolMagic;
+  std::uint32_t layout_version = kPoolLayoutVersion;
+  std::uint32_t workers = 0;
+  std::uint32_t timeouts = 0;            // 1: workers stamp started_ns
+  std::atomic<std::uint32_t> stopping{0};  // 1: workers leave at their next pop
+  alignas(kCacheLineSize) mpkit::detail::RingGate gate;
+  alignas(kCacheLineSize) std::atomic<std::uint64_t> reports_posted{0};
+};
+static_assert(sizeof(PoolControl) == 3 * kCacheLineSize, "the layout in the file comment");
+static_assert(std::is_trivially_destructible_v<PoolControl>);
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+
+struct alignas(kCacheLineSize) SlotShared {
+  std::atomic<std::uint64_t> started_ns{0};
+  std::atomic<std::uint64_t> task_limit{0};
+  std::atomic<std::uint64_t> tasks_done{0};
+};
+static_assert(sizeof(SlotShared) == kCacheLineSize && std::is_trivially_destructible_v<SlotShared>);
+
+[[nodiscard]] std::uint64_t now_ns() noexcept {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
+}
+
+struct Inflight {
+  std::shared_ptr<Job> job;
+  std::uint64_t chunk = 0;
+  std::uint64_t key = 0;
+  std::uint64_t start_record = 0;  // pushed_records when its header went in
+  std::uint32_t items = 0;
+};
+
+struct Worker {
+  Worker(std::size_t records)
+      : tasks(SpscRing<Record>::create(records)), results(SpscRing<Record>::create(records)) {}
+
+  SpscRing<Record> tasks;
+  SpscRing<Record> results;
+  // Parent-only state below.
+  bool alive = false;  // a spawn was requested and no exit report came yet
+  pid_t pid = 0;
+  std::uint32_t generation = 0;
+  bool kill_sent = false;
+  bool timed_out = false;
+  std::deque<Inflight> inflight;
+  std::uint64_t pushed_records = 0;
+  std::size_t inflight_items = 0;
+  std::vector<Record> outbox;  // records of a message that did not fit yet
+  std::size_t outbox_at = 0;
+  bool have_header = false;  // a result message is being read
+  MessageHeader header{};
+  std::vector<Record> payload;
+  std::size_t payload_got = 0;
+};
+
+void validate(PoolKind kind, const PoolOptions& options) {
+  if (options.workers && *options.workers == 0) {
+    throw_invalid_argument("PoolOptions::workers: must be at least 1 (got 0)");
+  }
+  if (options.workers && *options.workers > 4096) {
+    throw_invalid_argument("PoolOptions::workers: at most 4096 (got " + std::to_string(*options.workers) + ")");
+  }
+  if (options.task_timeout && options.task_timeout->count() <= 0) {
+    throw_invalid_argument("PoolOptions::task_timeout: must be positive (got " +
+                           std::to_string(options.task_timeout->count()) + " ns)");
+  }
+  if (options.task_timeout && kind == PoolKind::kThread) {
+    throw_invalid_argument("PoolOptions::task_timeout: a ThreadPool cannot kill a running thread; use a ProcessPool");
+  }
+  if (!(options.max_tasks_jitter >= 0.0 && options.max_tasks_jitter <= 10.0)) {
+    throw_invalid_argument("PoolOptions::max_tasks_jitter: must be in [0, 10]");
+  }
+  if (options.crash_limit == 0) throw_invalid_argument("PoolOptions::crash_limit: must be at least 1");
+  if (options.crash_window.count() <= 0) throw_invalid_argument("PoolOptions::crash_window: must be positive");
+  if (options.ring_records < 2 || options.ring_records > (std::size_t{1} << 24)) {
+    throw_invalid_argument("PoolOptions::ring_records: must be in [2, 2^24] (got " +
+                           std::to_string(options.ring_records) + ")");
+  }
+}
+
+const PoolOptions& validated(PoolKind kind, const PoolOptions& options) {
+  validate(kind, options);
+  return options;
+}
+
+}  // namespace
+
+std::size_t available_cores() noexcept {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return static_cast<std::size_t>(n);
+  }
+  const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<std::size_t>(n) : 1;
+}
+
+struct PoolCore::Impl {
+  Impl(PoolKind kind_in, const PoolOptions& options_in)
+      : kind(kind_in),
+        options(validated(kind_in, options_in)),
+        worker_count(options_in.workers.value_or(available_cores())),
+        memory(SharedMemory::anonymous(sizeof(PoolControl) + worker_count * sizeof(SlotShared))) {
+    control = new (memory.data()) PoolControl{};
+    control->workers = static_cast<std::uint32_t>(worker_count);
+    control->timeouts = options.task_timeout ? 1 : 0;
+    slots = reinterpret_cast<SlotShared*>(memory.data() + sizeof(PoolControl));
+    for (std::size_t i = 0; i < worker_count; ++i) new (&slots[i]) SlotShared{};
+    workers.reserve(worker_count);
+    for (std::size_t i = 0; i < worker_count; ++i) workers.emplace_back(options.ring_records);
+    if (options.task_timeout) timeout_ns = static_cast<std::uint64_t>(options.task_timeout->count());
+    rng.seed(std::random_device{}());
+    // Everything the workers use exists now: the fork server's copy of this
+    // object (and so every worker's) sees it.
+    launcher = kind == PoolKind::kProcess ? make_fork_server(&worker_entry, &notify_entry, this)
+                                          : make_thread_launcher(&worker_entry, &notify_entry, this);
+    for (std::uint32_t i = 0; i < worker_count; ++i) spawn(i);
+  }
+
+  ~Impl() { terminate(); }
+
+  // ---- worker side ---------------------------------------------------------
+
+  static int worker_entry(void* context, std::uint32_t slot) noexcept {
+    try {
+      return static_cast<Impl*>(context)->run_worker(slot);
+    } catch (...) {
+      return kWorkerProtocolExit;  // a broken ring or a parent gone (EPIPE)
+    }
+  }
+
+  static void notify_entry(void* context) noexcept {
+    auto* self = static_cast<Impl*>(context);
+    self->control->reports_posted.fetch_add(1, std::memory_order_release);  // release: the report is queued
+    mpkit::detail::wake_all_parked(self->control->gate);
+  }
+
+  bool stopping() const noexcept {
+    return control->stopping.load(std::memory_order_acquire) != 0;  // acquire: pairs with terminate()
+  }
+
+  int run_worker(std::uint32_t slot) {
+    t_worker_index = static_cast<int>(slot);
+    if (options.initializer != nullptr) {
+      try {
+        options.initializer();
+      } catch (...) {
+        return kInitializerFailedExit;
+      }
+    }
+    Worker& w = workers[slot];
+    SlotShared& shared = slots[slot];
+    const std::uint64_t limit = shared.task_limit.load(std::memory_order_relaxed);  // see file comment
+    std::atomic<std::uint64_t>* stamp = control->timeouts != 0 ? &shared.started_ns : nullptr;
+    ByteWriter out;
+    std::vector<Record> payload;
+    std::vector<Record> reply;
+    std::uint64_t done = 0;
+    Record record;
+    for (;;) {
+      if (w.tasks.pop(record) != QueueStatus::kOk || stopping()) return 0;
+      MessageHeader header;
+      std::memcpy(&header, &record, sizeof header);
+      if (header.kind != kTaskMessage) return kWorkerProtocolExit;
+      std::span<const std::byte> args(header.inline_payload, std::min<std::size_t>(header.payload_bytes, kInlinePayload));
+      if (header.payload_bytes > kInlinePayload) {
+        payload.resize(message_records(header.payload_bytes) - 1);
+        std::size_t got = 0;
+        while (got < payload.size()) {
+          got += w.tasks.try_pop_many(std::span<Record>(payload).subspan(got));
+          if (got < payload.size()) {
+            if (w.tasks.pop(payload[got]) != QueueStatus::kOk) return 0;
+            ++got;
+          }
+        }
+        args = std::span<const std::byte>(reinterpret_cast<const std::byte*>(payload.data()), header.payload_bytes);
+      }
+      ByteReader in(args);
+      out.clear();
+      const auto entry = reinterpret_cast<ChunkEntry>(static_cast<std::uintptr_t>(header.entry));
+      entry(static_cast<std::uintptr_t>(header.fn), in, header.count, out, stamp);
+      if (out.size() > std::numeric_limits<std::uint32_t>::max()) return kWorkerProtocolExit;
+      MessageHeader result{kResultMessage, header.count, header.key, 0, 0,
+                           static_cast<std::uint32_t>(out.size()), 0, {}};
+      const std::size_t records = message_records(out.size());
+      reply.resize(records);
+      if (out.size() <= kInlinePayload) {
+        std::memcpy(result.inline_payload, out.data(), out.size());
+      } else {
+        std::memcpy(reinterpret_cast<std::byte*>(reply.data() + 1), out.data(), out.size());
+      }
+      std::memcpy(&reply[0], &result, sizeof result);
+      std::size_t sent = 0;
+      while (sent < records) {
+        sent += w.results.try_push_many(std::span<const Record>(reply).first(records).subspan(sent));
+        if (sent < records) {
+          if (w.results.push(reply[sent]) != QueueStatus::kOk) return 0;
+          ++sent;
+        }
+      }
+      mpkit::detail::wake_parked(control->gate);
+      done += header.count;
+      shared.tasks_done.store(done, std::memory_order_relaxed);  // relaxed: statistics
+      if (limit != 0 && done >= limit) return 0;                  // retire; the parent replaces us
+    }
+  }
+
+  // ---- parent side ---------------------------------------------------------
+
+  void spawn(std::uint32_t slot) {
+    Worker& w = workers[slot];
+    w.generation += 1;
+    w.alive = true;
+    w.pid = 0;
+    w.kill_sent = false;
+    w.timed_out = false;
+    slots[slot].started_ns.store(0, std::memory_order_relaxed);  // relaxed: the spawn publishes it
+    std::uint64_t limit = 0;
+    if (options.max_tasks_per_child != 0) {
+      const auto base = static_cast<double>(options.max_tasks_per_child);
+      std::uniform_real_distribution<double> jitter(0.0, base * options.max_tasks_jitter);
+      limit = options.max_tasks_per_child + static_cast<std::uint64_t>(jitter(rng));
+    }
+    slots[slot].task_limit.store(limit, std::memory_order_relaxed);  // relaxed: the spawn publishes it
+    launcher->spawn(slot, w.generation);
+  }
+
+  [[nodiscard]] bool any_results() const noexcept {
+    for (const Worker& w : workers) {
+      if (w.results.size_guess() != 0) return true;
+    }
+    return false;
+  }
+
+  [[nodiscard]] bool has_work() const noexcept {
+    if (!requeue.empty()) return true;
+    for (const auto& job : active) {
+      if (!job->exhausted()) return true;
+    }
+    for (const Worker& w : workers) {
+      if (!w.inflight.empty()) return true;
+    }
+    return false;
+  }
+
+  [[nodiscard]] bool any_alive() const noexcept {
+    return std::any_of(workers.begin(), workers.end(), [](const Worker& w) { return w.alive; });
+  }
+
+  bool drive_until(DonePredicate done, std::optional<Deadline> deadline) {
+    for (;;) {
+      const bool progress = pump();
+      if (done()) return true;
+      if (progress) continue;
+      const Deadline now = Clock::now();
+      if (deadline && now >= *deadline) return false;
+      if (broken && !has_work() && !any_alive()) {
+        // Nothing can change any more: done() will never hold.
+        throw PoolBroken(broken_message);
+      }
+      Deadline wake = now + mpkit::detail::kRingWaitSlice;
+      if (deadline && *deadline < wake) wake = *deadline;
+      const std::uint64_t seen = reports_seen;
+      (void)mpkit::detail::park_until(
+          control->gate,
+          [&] {
+            // acquire: pairs with notify_entry's release
+            return control->reports_posted.load(std::memory_order_acquire) != seen || any_results();
+          },
+          wake, [] { return std::optional<QueueStatus>(QueueStatus::kTimedOut); });
+    }
+  }
+
+  bool pump() {
+    bool progress = handle_reports();
+    for (Worker& w : workers) progress |= collect(w);
+    if (timeout_ns != 0) check_timeouts();
+    progress |= dispatch();
+    return progress;
+  }
+
+  bool handle_reports() {
+    const std::uint64_t posted = control->reports_posted.load(std::memory_order_acquire);  // see notify_entry
+    if (posted == reports_seen) return false;
+    reports_seen = posted;
+    while (std::optional<LaunchReport> report = launcher->poll()) on_report(*report);
+    return true;
+  }
+
+  void on_report(const LaunchReport& report) {
+    if (report.kind == LaunchReport::kLauncherGone) {
+      trip("the pool's fork server died; no worker can be replaced");
+      return;
+    }
+    if (report.slot >= workers.size()) return;
+    Worker& w = workers[report.slot];
+    if (report.generation != w.generation) return;  // about a worker already handled
+    switch (report.kind) {
+      case LaunchReport::kSpawned:
+        w.pid = report.pid;
+        stats.spawned += 1;
+        break;
+      case LaunchReport::kSpawnFailed:
+        worker_gone(report.slot, 0, 0, true);
+        break;
+      case LaunchReport::kExited:
+        w.pid = report.pid;
+        worker_gone(report.slot, WIFSIGNALED(report.status) ? WTERMSIG(report.status) : 0,
+                    WIFEXITED(report.status) ? WEXITSTATUS(report.status) : 0, false);
+        break;
+      default:
+        break;
+    }
+  }
+
+  // The worker of `slot` is gone (exit status or signal): recover its tasks.
+  void worker_gone(std::uint32_t slot, int signal, int exit_code, bool spawn_failed) {
+    Worker& w = workers[slot];
+    w.alive = false;
+    while (collect(w)) {
+    }
+    w.have_header = false;  // a half-pushed result message is dropped
+    w.payload_got = 0;
+    // Take back what it never read (we are the only user of the ring now).
+    std::uint64_t remaining = 0;
+    Record trash[64];
+    while (const std::size_t n = w.tasks.try_pop_many(trash)) remaining += n;
+    const std::uint64_t consumed = w.pushed_records - remaining;
+    w.outbox.clear();
+    w.outbox_at = 0;
+    std::deque<Inflight> inflight = std::move(w.inflight);
+    w.inflight.clear();
+    w.inflight_items = 0;
+    bool held = false;
+    std::vector<std::pair<std::shared_ptr<Job>, std::uint64_t>> again;
+    for (Inflight& entry : inflight) {
+      if (entry.start_record < consumed) {
+        held = true;
+        std::exception_ptr error;
+        const std::size_t first = entry.job->first_index(entry.chunk);
+        if (w.timed_out) {
+          error = std::make_exception_ptr(TaskTimedOut(
+              w.pid, static_cast<double>(timeout_ns) / 1e9, first, entry.items));
+        } else {
+          error = std::make_exception_ptr(WorkerDied(w.pid, signal, exit_code, first, entry.items));
+        }
+        entry.job->fail(entry.chunk, error);
+      } else {
+        again.emplace_back(std::move(entry.job), entry.chunk);
+      }
+    }
+    stats.redispatched += again.size();
+    requeue.insert(requeue.begin(), std::make_move_iterator(again.begin()), std::make_move_iterator(again.end()));
+    const bool abnormal = spawn_failed || signal != 0 || exit_code != 0 || held;
+    if (abnormal) {
+      stats.crashed += 1;
+      if (!w.timed_out) {
+        const Deadline now = Clock::now();
+        crash_times.push_back(now);
+        while (!crash_times.empty() && now - crash_times.front() > options.crash_window) crash_times.pop_front();
+        if (crash_times.size() > options.crash_limit) {
+          trip("crash loop: " + std::to_string(crash_times.size()) + " workers died within " +
+               std::to_string(options.crash_window.count()) + " ms (last: pid " + std::to_string(w.pid) +
+               (signal != 0 ? ", signal " + std::to_string(signal) : ", exit code " + std::to_string(exit_code)) +
+               "); respawning stopped");
+        }
+      }
+    } else {
+      stats.retired += 1;
+    }
+    if (!closing && !broken) spawn(slot);
+  }
+
+  void trip(std::string message) {
+    if (broken) return;
+    broken = true;
+    broken_message = std::move(message);
+  }
+
+  // Reads what the worker's result ring holds; true if anything moved.
+  bool collect(Worker& w) {
+    bool any = false;
+    for (;;) {
+      if (!w.have_header) {
+        Record record;
+        if (w.results.try_pop(record) != QueueStatus::kOk) return any;
+        std::memcpy(&w.header, &record, sizeof w.header);
+        w.have_header = true;
+        w.payload.resize(message_records(w.header.payload_bytes) - 1);
+        w.payload_got = 0;
+        any = true;
+      }
+      if (w.payload_got < w.payload.size()) {
+        const std::size_t n = w.results.try_pop_many(std::span<Record>(w.payload).subspan(w.payload_got));
+        w.payload_got += n;
+        any |= n != 0;
+        if (w.payload_got < w.payload.size()) return any;
+      }
+      w.have_header = false;
+      deliver(w);
+    }
+  }
+
+  void deliver(Worker& w) {
+    const MessageHeader& header = w.header;
+    if (w.inflight.empty() || w.inflight.front().key != header.key || header.kind != kResultMessage) {
+      trip("protocol error: a worker answered a chunk it was not given");
+      return;
+    }
+    Inflight entry = std::move(w.inflight.front());
+    w.inflight.pop_front();
+    w.inflight_items -= entry.items;
+    const std::span<const std::byte> bytes =
+        header.payload_bytes <= kInlinePayload
+            ? std::span<const std::byte>(header.inline_payload, header.payload_bytes)
+            : std::span<const std::byte>(reinterpret_cast<const std::byte*>(w.payload.data()), header.payload_bytes);
+    ByteReader in(bytes);
+    try {
+      entry.job->deliver(entry.chunk, header.count, in);
+    } catch (...) {
+      entry.job->fail(entry.chunk, std::current_exception());
+    }
+  }
+
+  void check_timeouts() {
+    const std::uint64_t now = now_ns();
+    for (std::uint32_t i = 0; i < workers.size(); ++i) {
+      Worker& w = workers[i];
+      if (!w.alive || w.kill_sent) continue;
+      const std::uint64_t started = slots[i].started_ns.load(std::memory_order_relaxed);  // relaxed: a hint
+      if (started != 0 && now > started && now - started > timeout_ns) {
+        w.timed_out = true;
+        w.kill_sent = true;
+        launcher->kill(i, w.generation);
+      }
+    }
+  }
+
+  std::optional<std::pair<std::shared_ptr<Job>, std::uint64_t>> next_chunk() {
+    if (!requeue.empty()) {
+      auto next = std::move(requeue.front());
+      requeue.pop_front();
+      return next;
+    }
+    for (std::size_t i = 0; i < active.size();) {
+      if (std::optional<std::uint64_t> chunk = active[i]->next_chunk()) return std::pair(active[i], *chunk);
+      if (active[i]->exhausted()) {
+        active.erase(active.begin() + static_cast<std::ptrdiff_t>(i));
+      } else {
+        ++i;  // a lazy job with a full window
+      }
+    }
+    return std::nullopt;
+  }
+
+  bool dispatch() {
+    bool any = false;
+    if (broken) {  // nothing new runs: every chunk not yet sent fails
+      const auto error = std::make_exception_ptr(PoolBroken(broken_message));
+      while (auto next = next_chunk()) {
+        next->first->fail(next->second, error);
+        any = true;
+      }
+      return any;
+    }
+    for (Worker& w : workers) {
+      if (w.outbox.empty()) continue;
+      const std::size_t n = w.tasks.try_push_many(std::span<const Record>(w.outbox).subspan(w.outbox_at));
+      w.outbox_at += n;
+      w.pushed_records += n;
+      any |= n != 0;
+      if (w.outbox_at == w.outbox.size()) {
+        w.outbox.clear();
+        w.outbox_at = 0;
+      }
+    }
+    const std::size_t count = workers.size();
+    for (;;) {
+      bool placed = false;
+      for (std::size_t i = 0; i < count; ++i) {
+        Worker& w = workers[(cursor + i) % count];
+        if (!w.alive || !w.outbox.empty()) continue;
+        if (w.inflight.size() >= 2 && w.inflight_items >= kInflightItems) continue;
+        auto next = next_chunk();
+        if (!next) return any;
+        send(w, std::move(next->first), next->second);
+        placed = true;
+        any = true;
+      }
+      cursor = (cursor + 1) % count;
+      if (!placed) return any;
+    }
+  }
+
+  void send(Worker& w, std::shared_ptr<Job> job, std::uint64_t chunk) {
+    writer.clear();
+    std::uint32_t items = 0;
+    try {
+      items = job->encode_chunk(chunk, writer);
+      if (writer.size() > std::numeric_limits<std::uint32_t>::max()) {
+        throw std::length_error("a chunk's arguments take more than 4 GiB encoded");
+      }
+    } catch (...) {
+      job->fail(chunk, std::current_exception());
+      return;
+    }
+    const std::uint64_t key = next_key++;
+    MessageHeader header{kTaskMessage, items, key, reinterpret_cast<std::uintptr_t>(job->entry()), job->fn(),
+                         static_cast<std::uint32_t>(writer.size()), 0, {}};
+    const std::size_t records = message_records(writer.size());
+    w.inflight.push_back({std::move(job), chunk, key, w.pushed_records, items});
+    w.inflight_items += items;
+    if (records == 1) {
+      std::memcpy(header.inline_payload, writer.data(), writer.size());
+      Record record;
+      std::memcpy(&record, &header, sizeof header);
+      if (w.tasks.try_push(record) == QueueStatus::kOk) {
+        w.pushed_records += 1;
+      } else {
+        w.outbox.assign(1, record);
+      }
+      return;
+    }
+    w.outbox.resize(records);
+    std::memcpy(&w.outbox[0], &header, sizeof header);
+    std::memcpy(reinterpret_cast<std::byte*>(w.outbox.data() + 1), writer.data(), writer.size());
+    const std::size_t n = w.tasks.try_push_many(w.outbox);
+    w.pushed_records += n;
+    w.outbox_at = n;
+    if (n == records) {
+      w.outbox.clear();
+      w.outbox_at = 0;
+    }
+  }
+
+  // ---- lifecycle -----------------------------------------------------------
+
+  bool join(std::optional<std::chrono::nanoseconds> timeout) {
+    if (!closed) throw std::logic_error("ProcessPool/ThreadPool::join: call close() (or terminate()) first");
+    if (joined) return true;
+    // Deadline::max(): no limit (one optional, not two, keeps GCC's
+    // maybe-uninitialized analysis quiet).
+    const std::optional<Deadline> deadline(timeout ? deadline_after(*timeout) : Deadline::max());
+    auto idle = [&] { return !has_work(); };
+    if (!drive_until(DonePredicate(idle), deadline)) return false;
+    closing = true;
+    for (Worker& w : workers) w.tasks.close();  // each worker leaves at its next pop
+    auto gone = [&] { return !any_alive(); };
+    if (!drive_until(DonePredicate(gone), deadline)) return false;
+    launcher->shutdown();
+    joined = true;
+    return true;
+  }
+
+  void terminate() noexcept {
+    if (terminated) return;
+    terminated = true;
+    closed = true;
+    closing = true;
+    control->stopping.store(1, std::memory_order_release);  // release: pairs with stopping()
+    for (Worker& w : workers) {
+      w.tasks.close();
+      w.results.close();  // a ThreadPool worker blocked on a full result ring leaves too
+    }
+    launcher->shutdown();
+    trip(joined ? "the pool was joined" : "the pool was terminated");
+    const auto error = std::make_exception_ptr(PoolBroken(broken_message));
+    try {
+      for (Worker& w : workers) {
+        while (collect(w)) {
+        }
+        w.alive = false;
+        for (Inflight& entry : w.inflight) entry.job->fail(entry.chunk, error);
+        w.inflight.clear();
+      }
+      (void)dispatch();  // fails what was never sent
+    } catch (...) {  // a job's fail() cannot throw in practice (it stores an exception_ptr)
+    }
+  }
+
+  PoolKind kind;
+  PoolOptions options;
+  std::size_t worker_count;
+  SharedMemory memory;
+  PoolControl* control = nullptr;
+  SlotShared* slots = nullptr;
+  std::vector<Worker> workers;
+  std::unique_ptr<WorkerLauncher> launcher;
+  std::deque<std::shared_ptr<Job>> active;
+  std::deque<std::pair<std::shared_ptr<Job>, std::uint64_t>> requeue;
+  std::deque<Deadline> crash_times;
+  ByteWriter writer;
+  std::mt19937_64 rng;
+  std::uint64_t timeout_ns = 0;
+  std::uint64_t next_key = 1;
+  std::uint64_t reports_seen = 0;
+  std::size_t cursor = 0;
+  bool closed = false;
+  bool closing = false;
+  bool joined = false;
+  bool terminated = false;
+  bool broken = false;
+  std::string broken_message;
+  PoolStats stats;
+};
+
+PoolCore::PoolCore(PoolKind kind, const PoolOptions& options) : impl_(std::make_unique<Impl>(kind, options)) {}
+PoolCore::~PoolCore() = default;
+
+std::size_t PoolCore::workers() const noexcept { return impl_->worker_count; }
+
+void PoolCore::add_job(std::shared_ptr<Job> job) {
+  if (impl_->closed) throw std::logic_error("ProcessPool/ThreadPool: the pool is closed to new tasks");
+  if (impl_->broken) throw PoolBroken(impl_->broken_message);
+  impl_->active.push_back(std::move(job));
+  (void)impl_->pump();  // start at once: the workers run it while the caller does other things
+}
+
+bool PoolCore::drive_until(DonePredicate done, std::optional<Deadline> deadline) {
+  return impl_->drive_until(done, deadline);
+}
+
+void PoolCore::close() noexcept { impl_->closed = true; }
+bool PoolCore::closed() const noexcept { return impl_->closed; }
+bool PoolCore::join(std::optional<std::chrono::nanoseconds> timeout) { return impl_->join(timeout); }
+void PoolCore::terminate() noexcept { impl_->terminate(); }
+
+std::vector<pid_t> PoolCore::worker_pids() const {
+  std::vector<pid_t> pids;
+  for (const Worker& w : impl_->workers) {
+    if (w.alive && w.pid > 0) pids.push_back(w.pid);
+  }
+  return pids;
+}
+
+PoolStats PoolCore::stats() const noexcept { return impl_->stats; }
+bool PoolCore::broken() const noexcept { return impl_->broken; }
+
+}  // namespace mpkit::pools::detail
