@@ -84,6 +84,30 @@ TEST(SharedMatrixTest, RowsFilledByForkedWorkersWithTheirPidsAreSeenByTheParent)
   EXPECT_EQ(check.distinct_pids, kWorkers);
 }
 
+// The same pattern with threads over one mapping, for ThreadSanitizer
+// (DESIGN.md rule 5): disjoint rows need no synchronisation beyond join.
+TEST(SharedMatrixTest, ThreadsOverOneMappingFillDisjointRows) {
+  constexpr std::size_t kRows = 32;
+  constexpr unsigned kThreads = 4;
+  auto m = SharedMatrix<double>::anonymous(kRows, 3000);
+  m.fill(kPidFillInitial);
+  std::vector<std::thread> threads;
+  std::atomic<int> refused{0};
+  for (unsigned t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (std::size_t r = t; r < kRows; r += kThreads) {
+        if (!fill_row_with_pid(m.row(r), static_cast<pid_t>(1000 + t))) refused.fetch_add(1);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(refused.load(), 0);
+  const std::vector<pid_t> ids = {1000, 1001, 1002, 1003};
+  const PidFillCheck check = verify_pid_fill(m.span(), m.cols(), ids);
+  EXPECT_TRUE(check.ok()) << check.describe();
+  for (std::size_t r = 0; r < kRows; ++r) EXPECT_EQ(m(r, 2999), 1000.0 + static_cast<double>(r % kThreads));
+}
+
 TEST(SharedMatrixTest, ShapeRowsAndBounds) {
   auto m = SharedMatrix<int>::anonymous(3, 4);
   EXPECT_EQ(m.rows(), 3u);
