@@ -47,6 +47,7 @@ bool PthreadLock::try_lock_until(Deadline deadline) {
 RobustPthreadLock::RobustPthreadLock() : mutex_{} { init_shared_mutex(mutex_, true); }
 
 LockStatus RobustPthreadLock::acquire(std::optional<Deadline> deadline) {
+  if (poisoned()) return LockStatus::kNotRecoverable;
   const int rc = lock_until(mutex_, deadline);
   if (rc == 0) {
     note_owner();
@@ -61,8 +62,10 @@ LockStatus RobustPthreadLock::settle(int rc, const char* call) {
       // We hold the lock: owner_ still names the process that held it last.
       dead_owner_ = owner_.load(std::memory_order_relaxed);  // relaxed: see note_owner()
       note_owner();
+      state_.store(kInconsistent, std::memory_order_relaxed);  // relaxed: we hold the lock
       return LockStatus::kOwnerDied;
     case ENOTRECOVERABLE:
+      state_.store(kNotRecoverable, std::memory_order_relaxed);  // relaxed: a verdict, no data
       return LockStatus::kNotRecoverable;
     case EBUSY:
     case ETIMEDOUT:
@@ -87,8 +90,10 @@ bool RobustPthreadLock::throw_unless_acquired(LockStatus status) {
 }
 
 void RobustPthreadLock::mark_consistent() noexcept {
-  // EINVAL when the mutex is consistent already: the documented no-op.
+  // relaxed: we hold the lock, and only the holder writes state_.
+  if (state_.load(std::memory_order_relaxed) != kInconsistent) return;  // the documented no-op
   (void)::pthread_mutex_consistent(&mutex_);
+  state_.store(kConsistent, std::memory_order_relaxed);
 }
 
 }  // namespace mpkit::locking

@@ -29,7 +29,8 @@
 //     if that fails a successor is linking in: wait for next. Then clear the
 //     successor's locked. After that nobody touches our node until we lock
 //     again.
-//   - try_lock: CAS tail_ from 0 to me (free only). try_lock_until polls it
+//   - try_lock: if tail_ looks 0, reset our node and CAS tail_ from 0 to me
+//     (free only). try_lock_until polls it
 //     (detail/poll.hpp): a queued node cannot leave the queue, so a bounded
 //     waiter never queues. Under contention it can lose to queued waiters
 //     until its deadline; it never hangs.
@@ -133,6 +134,9 @@ class McsLock : public detail::TimedLock<McsLock<kSlots>> {
 
   [[nodiscard]] bool try_lock() {
     const std::uint32_t me = my_slot();
+    // relaxed: a hint. It also keeps a holder that (wrongly) tries again
+    // from resetting its own node under a linked successor.
+    if (tail_.load(std::memory_order_relaxed) != 0) return false;
     detail::McsNode& node = nodes_[me];
     // relaxed: published by the acq_rel CAS below.
     node.next.store(0, std::memory_order_relaxed);

@@ -24,6 +24,14 @@
 //     (relaxed) right after it acquires: one extra store per lock; a holder
 //     killed between its acquire and that store is reported under its
 //     predecessor's pid.
+//     state_ mirrors the policy (consistent / inconsistent / not
+//     recoverable), so that a poisoned mutex is answered without calling
+//     pthread at all: glibc 2.36's pthread_mutex_trylock returns
+//     ENOTRECOVERABLE but leaves the word locked by the caller (it tests the
+//     CAS's old value, 0, against its own tid), after which every attempt
+//     would block or fail with EBUSY for ever. One relaxed load per lock
+//     and per unlock; a trylock racing with the poisoning unlock can still
+//     meet that bug (lock() waiters then wait; bounded acquires time out).
 //
 // Lifecycle: the constructor initialises the mutex (all-zero bytes are a
 // process-private mutex, not this one: kValidAsZeroBytes = false) and throws
@@ -105,14 +113,16 @@ class RobustPthreadLock : public detail::TimedLock<RobustPthreadLock> {
   /// Throws: LockOwnerDiedError (held), LockNotRecoverableError (not held),
   /// std::system_error for any other pthread error.
   void lock() {
+    if (poisoned()) [[unlikely]] (void)throw_unless_acquired(LockStatus::kNotRecoverable);
     const int rc = ::pthread_mutex_lock(&mutex_);
     if (rc == 0) [[likely]] {
       note_owner();
       return;
     }
-    throw_unless_acquired(settle(rc, "pthread_mutex_lock"));
+    (void)throw_unless_acquired(settle(rc, "pthread_mutex_lock"));
   }
   [[nodiscard]] bool try_lock() {
+    if (poisoned()) [[unlikely]] return throw_unless_acquired(LockStatus::kNotRecoverable);
     const int rc = ::pthread_mutex_trylock(&mutex_);
     if (rc == 0) [[likely]] {
       note_owner();
@@ -123,7 +133,15 @@ class RobustPthreadLock : public detail::TimedLock<RobustPthreadLock> {
   [[nodiscard]] bool try_lock_until(Deadline deadline) {
     return throw_unless_acquired(acquire(deadline));
   }
-  void unlock() noexcept { (void)::pthread_mutex_unlock(&mutex_); }
+  /// After kOwnerDied without mark_consistent(): the mutex becomes not
+  /// recoverable (glibc's, and state_ says so first).
+  void unlock() noexcept {
+    // relaxed: only the holder writes state_ while it is not kNotRecoverable.
+    if (state_.load(std::memory_order_relaxed) == kInconsistent) [[unlikely]] {
+      state_.store(kNotRecoverable, std::memory_order_relaxed);  // relaxed: a verdict, no data
+    }
+    (void)::pthread_mutex_unlock(&mutex_);
+  }
 
   /// kAcquired, kOwnerDied (held), kTimedOut, kNotRecoverable; blocks until
   /// `deadline` (none: forever). Throws std::system_error only for pthread
@@ -131,6 +149,7 @@ class RobustPthreadLock : public detail::TimedLock<RobustPthreadLock> {
   [[nodiscard]] LockStatus acquire(std::optional<Deadline> deadline = std::nullopt);
   /// One attempt: kTimedOut means busy.
   [[nodiscard]] LockStatus try_acquire() {
+    if (poisoned()) [[unlikely]] return LockStatus::kNotRecoverable;
     const int rc = ::pthread_mutex_trylock(&mutex_);
     if (rc == 0) [[likely]] {
       note_owner();
@@ -147,6 +166,11 @@ class RobustPthreadLock : public detail::TimedLock<RobustPthreadLock> {
   }
 
  private:
+  enum : std::uint32_t { kConsistent = 0, kInconsistent = 1, kNotRecoverable = 2 };
+
+  [[nodiscard]] bool poisoned() const noexcept {
+    return state_.load(std::memory_order_relaxed) == kNotRecoverable;  // relaxed: a verdict, no data
+  }
   void note_owner() noexcept {
     // relaxed: read by the next holder after its acquire (see file comment).
     owner_.store(current_pid(), std::memory_order_relaxed);
@@ -159,6 +183,7 @@ class RobustPthreadLock : public detail::TimedLock<RobustPthreadLock> {
 
   pthread_mutex_t mutex_;
   std::atomic<pid_t> owner_{0};  // last acquirer; written by the holder
+  std::atomic<std::uint32_t> state_{kConsistent};  // the policy's state; written by the holder
   pid_t dead_owner_ = 0;         // set with kOwnerDied, read by the holder; guarded by mutex_
 };
 
