@@ -176,6 +176,8 @@ std::string_view op_name(Op op) noexcept {
     case Op::kCreateFlag:
     case Op::kCreateCounter:
       return "create";
+    case Op::kAttach:
+      return "attach";
     case Op::kPush:
       return "push";
     case Op::kPop:
@@ -201,15 +203,17 @@ std::string_view op_name(Op op) noexcept {
 }  // namespace
 
 ManagerObject::ManagerObject(std::string who, std::string socket_path, std::string_view name,
-                             Op create_op, std::int64_t argument, std::uint32_t aux,
-                             std::chrono::milliseconds timeout)
+                             Op first_op, std::int64_t argument, std::uint32_t aux,
+                             std::chrono::milliseconds timeout, std::span<std::byte> first_reply)
     : state_(std::make_unique<State>()) {
+  const std::string op(op_name(first_op));  // "create" or "attach"
   if (name.empty() || name.size() > kMaxNameBytes) {
-    throw_invalid_argument(who + "::create: name must be 1 to " + std::to_string(kMaxNameBytes) +
-                           " bytes (got " + std::to_string(name.size()) + ")");
+    throw_invalid_argument(who + "::" + op + ": name must be 1 to " +
+                           std::to_string(kMaxNameBytes) + " bytes (got " +
+                           std::to_string(name.size()) + ")");
   }
   if (timeout.count() <= 0) {
-    throw_invalid_argument(who + "::create: timeout must be > 0 ms (got " +
+    throw_invalid_argument(who + "::" + op + ": timeout must be > 0 ms (got " +
                            std::to_string(timeout.count()) + " ms)");
   }
   state_->who = std::move(who);
@@ -218,18 +222,23 @@ ManagerObject::ManagerObject(std::string who, std::string socket_path, std::stri
   state_->timeout = timeout;
 
   const ManagerReply reply =
-      call(create_op, argument, kTryOnly, std::as_bytes(std::span(name)), {}, aux);
+      call(first_op, argument, kTryOnly, std::as_bytes(std::span(name)), first_reply, aux);
   switch (reply.status) {
     case Status::kOk:
       state_->id = static_cast<std::uint32_t>(reply.value);
+      if (reply.payload_bytes != first_reply.size()) fail_with(EBADMSG, op + ": short reply");
       return;
     case Status::kExists:
-      fail_with(EEXIST, "create: the name is taken on this server");
+      fail_with(EEXIST, op + ": the name is taken on this server");
     case Status::kInvalidArgument:
-      throw_invalid_argument(state_->who + "::create \"" + state_->name +
+      throw_invalid_argument(state_->who + "::" + op + " \"" + state_->name +
                              "\": the server refused the arguments");
+    case Status::kNoSuchObject:
+      fail_with(ENOENT, op + ": no object of that name on this server");
+    case Status::kWrongKind:
+      fail_with(EPROTOTYPE, op + ": the name holds another kind of object");
     default:
-      fail("create", reply.status);
+      fail(op, reply.status);
   }
 }
 

@@ -87,8 +87,6 @@ struct QueueObject {
   bool had_consumers = false;
 };
 
-enum class Kind : std::uint8_t { kQueue, kFlag, kCounter };
-
 struct Object {
   Kind kind = Kind::kFlag;
   std::string name;
@@ -343,6 +341,8 @@ class Server {
         return create(c, h, payload, Kind::kFlag);
       case Op::kCreateCounter:
         return create(c, h, payload, Kind::kCounter);
+      case Op::kAttach:
+        return attach(c, h, payload);
       case Op::kPush:
         if (Object* o = object(c, h, Kind::kQueue))
           push(c, h.object, *o->queue, h.deadline_ns, payload);
@@ -412,6 +412,21 @@ class Server {
     const auto id = static_cast<std::uint32_t>(objects_.size());
     names_.emplace(std::string(name), id);
     reply(c, Status::kOk, id);
+  }
+
+  void attach(Connection& c, const RequestHeader& h, std::string_view name) {
+    const auto found = names_.find(std::string(name));
+    if (found == names_.end()) return reply(c, Status::kNoSuchObject);
+    const Object& o = objects_[found->second - 1];
+    if (static_cast<std::uint32_t>(o.kind) != h.aux) return reply(c, Status::kWrongKind);
+    AttachInfo info{};
+    info.kind = static_cast<std::uint32_t>(o.kind);
+    if (o.kind == Kind::kQueue) {
+      info.capacity = o.queue->capacity;
+      info.max_message = o.queue->max_message;
+    }
+    reply(c, Status::kOk, found->second,
+          std::string_view(reinterpret_cast<const char*>(&info), sizeof info));
   }
 
   // ---- queues -------------------------------------------------------------
@@ -513,7 +528,7 @@ class Server {
   std::unordered_map<std::string, std::uint32_t> names_;
   std::set<std::uint32_t> waiting_;  // queues with held waiters
   std::vector<char> scratch_ = std::vector<char>(kReadChunk);
-  bool pending_ = false;             // a released connection has unread frames
+  bool pending_ = false;  // a released connection has unread frames
 };
 
 }  // namespace

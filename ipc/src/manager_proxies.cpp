@@ -63,6 +63,15 @@ std::int64_t request_deadline(const ManagerObject& object, std::optional<Deadlin
 
 }  // namespace
 
+namespace detail {
+void throw_manager_size_mismatch(std::string_view name, std::size_t message_bytes,
+                                 std::size_t item_bytes) {
+  throw_invalid_argument("ManagerQueue::attach \"" + std::string(name) + "\": its messages are " +
+                         std::to_string(message_bytes) + " bytes, sizeof(T) is " +
+                         std::to_string(item_bytes));
+}
+}  // namespace detail
+
 // ---- ManagerByteQueue -------------------------------------------------------
 
 ManagerByteQueue ManagerByteQueue::make(const char* who, const ManagerServer& server,
@@ -93,6 +102,22 @@ ManagerByteQueue ManagerByteQueue::create(const ManagerServer& server, std::stri
                                           std::size_t capacity, std::size_t max_message_bytes,
                                           std::chrono::milliseconds timeout) {
   return make("ManagerByteQueue", server, name, capacity, max_message_bytes, timeout);
+}
+
+ManagerByteQueue ManagerByteQueue::attach_as(const char* who, const std::string& socket_path,
+                                             std::string_view name,
+                                             std::chrono::milliseconds timeout) {
+  detail::manager::AttachInfo info{};
+  ManagerObject object(who, socket_path, name, Op::kAttach, 0,
+                       static_cast<std::uint32_t>(detail::manager::Kind::kQueue), timeout,
+                       std::as_writable_bytes(std::span(&info, 1)));
+  return ManagerByteQueue(std::move(object), static_cast<std::size_t>(info.capacity),
+                          info.max_message);
+}
+
+ManagerByteQueue ManagerByteQueue::attach(const std::string& socket_path, std::string_view name,
+                                          std::chrono::milliseconds timeout) {
+  return attach_as("ManagerByteQueue", socket_path, name, timeout);
 }
 
 QueueStatus ManagerByteQueue::push(std::span<const std::byte> message,
@@ -160,6 +185,14 @@ ManagerFlag ManagerFlag::create(const ManagerServer& server, std::string_view na
       ManagerObject("ManagerFlag", server.socket_path(), name, Op::kCreateFlag, 0, 0, timeout));
 }
 
+ManagerFlag ManagerFlag::attach(const std::string& socket_path, std::string_view name,
+                                std::chrono::milliseconds timeout) {
+  detail::manager::AttachInfo info{};
+  return ManagerFlag(ManagerObject("ManagerFlag", socket_path, name, Op::kAttach, 0,
+                                   static_cast<std::uint32_t>(detail::manager::Kind::kFlag),
+                                   timeout, std::as_writable_bytes(std::span(&info, 1))));
+}
+
 void ManagerFlag::store(bool value) {
   const ManagerReply reply = object_.call(Op::kFlagSet, value ? 1 : 0, detail::manager::kTryOnly);
   if (reply.status != Status::kOk) object_.fail(value ? "set" : "clear", reply.status);
@@ -181,6 +214,14 @@ ManagerCounter ManagerCounter::create(const ManagerServer& server, std::string_v
   require_running("ManagerCounter", server);
   return ManagerCounter(ManagerObject("ManagerCounter", server.socket_path(), name,
                                       Op::kCreateCounter, 0, 0, timeout));
+}
+
+ManagerCounter ManagerCounter::attach(const std::string& socket_path, std::string_view name,
+                                      std::chrono::milliseconds timeout) {
+  detail::manager::AttachInfo info{};
+  return ManagerCounter(ManagerObject("ManagerCounter", socket_path, name, Op::kAttach, 0,
+                                      static_cast<std::uint32_t>(detail::manager::Kind::kCounter),
+                                      timeout, std::as_writable_bytes(std::span(&info, 1))));
 }
 
 std::int64_t ManagerCounter::add(std::int64_t n) {

@@ -338,6 +338,43 @@ TEST(ManagerProxyTest, ATakenNameIsEEXIST) {
   EXPECT_NE(std::string(error.what()).find(name), std::string::npos) << error.what();
 }
 
+TEST(ManagerProxyTest, AttachFindsObjectsByNameFromAProcessWithoutAProxy) {
+  ManagerServer& server = shared_server();
+  const std::string queue_name = unique_name("attach.q");
+  const std::string counter_name = unique_name("attach.c");
+  const std::string flag_name = unique_name("attach.f");
+  auto q = ManagerQueue<std::uint64_t>::create(server, queue_name, 8);
+  auto counter = ManagerCounter::create(server, counter_name);
+  auto flag = ManagerFlag::create(server, flag_name);
+  const std::string path = server.socket_path();
+  Child child([&] {  // uses only the path and the names, as an exec'd program would
+    auto q2 = ManagerQueue<std::uint64_t>::attach(path, queue_name);
+    if (q2.capacity() != 8) return 1;
+    if (q2.push(77) != QueueStatus::kOk) return 2;
+    ManagerCounter::attach(path, counter_name).add(5);
+    ManagerFlag::attach(path, flag_name).set();
+    return 0;
+  });
+  EXPECT_EQ(child.join(20s), ExitStatus::exited(0));
+  std::uint64_t v = 0;
+  ASSERT_EQ(q.try_pop(v), QueueStatus::kOk);
+  EXPECT_EQ(v, 77U);
+  EXPECT_EQ(counter.get(), 5);
+  EXPECT_TRUE(flag.is_set());
+
+  EXPECT_EQ(ManagerByteQueue::attach(path, queue_name).max_message_bytes(), sizeof(std::uint64_t));
+  EXPECT_NE(invalid_argument_message([&] {
+              (void)ManagerQueue<std::uint32_t>::attach(path, queue_name);
+            }).find("sizeof(T)"),
+            std::string::npos);
+  const std::system_error missing =
+      expect_system_error([&] { (void)ManagerFlag::attach(path, unique_name("missing")); });
+  EXPECT_EQ(missing.code().value(), ENOENT) << missing.what();
+  const std::system_error wrong_kind =
+      expect_system_error([&] { (void)ManagerFlag::attach(path, counter_name); });
+  EXPECT_EQ(wrong_kind.code().value(), EPROTOTYPE) << wrong_kind.what();
+}
+
 TEST(ManagerProxyTest, ByteQueueCarriesMessagesOfEverySizeUpToItsLimit) {
   auto q = ManagerByteQueue::create(shared_server(), unique_name("bytes"), 64, 5000);
   EXPECT_EQ(q.max_message_bytes(), 5000U);

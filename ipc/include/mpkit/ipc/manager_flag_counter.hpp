@@ -37,8 +37,9 @@
 //   Guarantees: every call returns or throws within 2 x timeout.
 //   Throws: create(): std::invalid_argument naming `name`, `timeout` or
 //     `server`; std::system_error (EEXIST for a taken name, connect
-//     failures). Every call: std::system_error naming the class, the name
-//     and the socket when the server cannot be reached or answers nothing.
+//     failures). attach(): std::system_error ENOENT (no such name),
+//     EPROTOTYPE (a name of another kind), connect failures. Every call: std::system_error naming
+//     the class, the name and the socket when the server cannot be reached or answers nothing.
 //   Thread safety: any thread of any process forked after create().
 //
 // Example
@@ -66,6 +67,11 @@ class ManagerFlag {
   [[nodiscard]] static ManagerFlag create(
       const ManagerServer& server, std::string_view name,
       std::chrono::milliseconds timeout = std::chrono::seconds(2));
+  /// The existing flag `name` on the server at `socket_path`, from a
+  /// process that did not inherit a proxy.
+  [[nodiscard]] static ManagerFlag attach(
+      const std::string& socket_path, std::string_view name,
+      std::chrono::milliseconds timeout = std::chrono::seconds(2));
 
   void set();
   void clear();
@@ -85,6 +91,10 @@ class ManagerCounter {
   /// A counter `name` at 0 on `server`.
   [[nodiscard]] static ManagerCounter create(
       const ManagerServer& server, std::string_view name,
+      std::chrono::milliseconds timeout = std::chrono::seconds(2));
+  /// The existing counter `name` on the server at `socket_path`.
+  [[nodiscard]] static ManagerCounter attach(
+      const std::string& socket_path, std::string_view name,
       std::chrono::milliseconds timeout = std::chrono::seconds(2));
 
   std::int64_t increment() { return add(1); }

@@ -59,6 +59,7 @@
 //     ManagerQueue<T>: sizeof(T) <= server.max_message_bytes()); timeout > 0.
 //   Guarantees: exactly-once delivery, FIFO per producer; every call returns
 //     or throws within its deadline plus 2 x timeout.
+//   attach(): a queue of that name on the server (ENOENT otherwise).
 //   Throws: create(): std::invalid_argument naming `capacity`, `name`,
 //     `max_message_bytes` / sizeof(T), `timeout` or `server`;
 //     std::system_error (EEXIST for a taken name; connect failures).
@@ -94,6 +95,12 @@
 
 namespace mpkit {
 
+namespace detail {
+/// std::invalid_argument: the queue's messages are not sizeof(T) bytes.
+[[noreturn]] void throw_manager_size_mismatch(std::string_view name, std::size_t message_bytes,
+                                              std::size_t item_bytes);
+}  // namespace detail
+
 class ManagerByteQueue {
  public:
   /// A queue `name` on `server` for at most `capacity` messages of at most
@@ -101,6 +108,13 @@ class ManagerByteQueue {
   [[nodiscard]] static ManagerByteQueue create(
       const ManagerServer& server, std::string_view name, std::size_t capacity,
       std::size_t max_message_bytes, std::chrono::milliseconds timeout = std::chrono::seconds(2));
+
+  /// The existing queue `name` on the server at `socket_path`, from a
+  /// process that did not inherit a proxy (one started with exec, say);
+  /// capacity and message limit come from the server.
+  [[nodiscard]] static ManagerByteQueue attach(
+      const std::string& socket_path, std::string_view name,
+      std::chrono::milliseconds timeout = std::chrono::seconds(2));
 
   ManagerByteQueue(ManagerByteQueue&&) noexcept = default;
   ManagerByteQueue& operator=(ManagerByteQueue&&) noexcept = default;
@@ -158,6 +172,9 @@ class ManagerByteQueue {
                                              std::string_view name, std::size_t capacity,
                                              std::size_t max_message,
                                              std::chrono::milliseconds timeout);
+  [[nodiscard]] static ManagerByteQueue attach_as(const char* who, const std::string& socket_path,
+                                                  std::string_view name,
+                                                  std::chrono::milliseconds timeout);
 
   detail::ManagerObject object_;
   std::size_t capacity_;
@@ -178,6 +195,20 @@ class ManagerQueue {
       std::chrono::milliseconds timeout = std::chrono::seconds(2)) {
     return ManagerQueue(
         ManagerByteQueue::make("ManagerQueue", server, name, capacity, sizeof(T), timeout));
+  }
+
+  /// The existing queue `name` on the server at `socket_path` (see
+  /// ManagerByteQueue::attach). Throws std::invalid_argument when its
+  /// messages are not sizeof(T) bytes.
+  [[nodiscard]] static ManagerQueue attach(
+      const std::string& socket_path, std::string_view name,
+      std::chrono::milliseconds timeout = std::chrono::seconds(2)) {
+    ManagerByteQueue queue =
+        ManagerByteQueue::attach_as("ManagerQueue", socket_path, name, timeout);
+    if (queue.max_message_bytes() != sizeof(T)) {
+      detail::throw_manager_size_mismatch(name, queue.max_message_bytes(), sizeof(T));
+    }
+    return ManagerQueue(std::move(queue));
   }
 
   ManagerQueue(ManagerQueue&&) noexcept = default;

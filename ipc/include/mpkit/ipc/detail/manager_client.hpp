@@ -56,14 +56,16 @@ struct ManagerReply {
 
 class ManagerObject {
  public:
-  /// Connects from this process and sends `create_op` for `name`. `who`
-  /// names the proxy class in messages ("ManagerQueue").
+  /// Connects from this process and sends `first_op` (a create, or
+  /// attach) for `name`; the reply's payload, which must fill it, goes to
+  /// `first_reply`. `who` names the proxy class in messages ("ManagerQueue").
   /// Throws: std::invalid_argument (empty or too long name, timeout <= 0,
   /// or the server's own kInvalidArgument); std::system_error (connect,
-  /// EEXIST for a taken name, I/O).
+  /// EEXIST for a taken name, ENOENT for a missing one, EPROTOTYPE for a
+  /// name of another kind, I/O).
   ManagerObject(std::string who, std::string socket_path, std::string_view name,
-                manager::Op create_op, std::int64_t argument, std::uint32_t aux,
-                std::chrono::milliseconds timeout);
+                manager::Op first_op, std::int64_t argument, std::uint32_t aux,
+                std::chrono::milliseconds timeout, std::span<std::byte> first_reply = {});
   ManagerObject(ManagerObject&&) noexcept;
   ManagerObject& operator=(ManagerObject&&) noexcept;
   ManagerObject(const ManagerObject&) = delete;

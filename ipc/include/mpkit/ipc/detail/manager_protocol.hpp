@@ -22,12 +22,13 @@
 //        6    1  version      kVersion
 //        7    1  op           Op
 //        8    4  object       the id a create reply gave; 0 for creates
-//       12    4  aux          create queue: largest message in bytes
+//       12    4  aux          create queue: largest message in bytes;
+//                             attach: the Kind expected
 //       16    8  deadline_ns  CLOCK_MONOTONIC ns (steady_clock, one clock for
 //                             every process of the host); kTryOnly: never wait
 //       24    8  argument     create queue: capacity; flag set: 0/1;
 //                             counter add: the amount
-//       32    -  payload      create: the name; push: the message
+//       32    -  payload      create / attach: the name; push: the message
 //
 // Reply frame
 //        0    4  frame_bytes  whole frame, this header included
@@ -35,7 +36,7 @@
 //        6    1  version      kVersion
 //        7    1  status       Status
 //        8    8  value        create: object id; get/add/size/is_closed: value
-//       16    -  payload      pop: the message
+//       16    -  payload      pop: the message; attach: an AttachInfo
 //
 // What the server does with a bad frame
 //   - frame_bytes < header, wrong magic or version: kBadRequest, then it
@@ -73,6 +74,7 @@ enum class Op : std::uint8_t {
   kCreateQueue = 2,
   kCreateFlag = 3,
   kCreateCounter = 4,
+  kAttach = 5,  // an existing object by name: id and, for a queue, its limits
   kPush = 10,
   kPop = 11,
   kClose = 12,
@@ -100,6 +102,17 @@ enum class Status : std::uint8_t {
   kUnknownOp = 16,
   kServerError = 17,  // the server could not allocate
 };
+
+/// What kind of object a name holds (attach's aux, AttachInfo::kind).
+enum class Kind : std::uint32_t { kQueue = 1, kFlag = 2, kCounter = 3 };
+
+/// The payload of an attach reply.
+struct AttachInfo {
+  std::uint64_t capacity;     // queues: capacity; otherwise 0
+  std::uint32_t max_message;  // queues: largest message; otherwise 0
+  std::uint32_t kind;         // Kind
+};
+static_assert(sizeof(AttachInfo) == 16 && std::is_trivially_copyable_v<AttachInfo>);
 
 struct RequestHeader {
   std::uint32_t frame_bytes;
