@@ -26,8 +26,6 @@
 
 #include <unistd.h>
 
-#include <benchmark/benchmark.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -35,6 +33,8 @@
 #include <cstring>
 #include <optional>
 #include <vector>
+
+#include <benchmark/benchmark.h>
 
 #include "mpkit/ipc/futex.hpp"
 #include "mpkit/ipc/layout.hpp"
@@ -99,7 +99,8 @@ int filler(const mpkit::SharedMatrix<double>& m, FillControl& control, unsigned 
     const auto next = static_cast<pid_t>(mpkit::kPidFillInitial + now);
     for (std::size_t r = k; r < m.rows(); r += kFillers) {
       // relaxed: read by the parent after its acquire of `done`.
-      if (!mpkit::fill_row_with_pid(m.row(r), next, previous)) control.failed.store(1, std::memory_order_relaxed);
+      if (!mpkit::fill_row_with_pid(m.row(r), next, previous))
+        control.failed.store(1, std::memory_order_relaxed);
     }
     control.done.fetch_add(1, std::memory_order_release);
     mpkit::futex_wake_all(control.done);
@@ -197,9 +198,25 @@ void FillSizes(benchmark::internal::Benchmark* b) {
 // Wall time for both fills: bytes_per_second then compares like with like.
 BENCHMARK(BM_Memset)->Name("fill/memset_1core")->Apply(FillSizes)->UseRealTime();
 BENCHMARK(BM_ParallelPidFill)->Name("fill/pid_fill_2proc")->Apply(FillSizes)->UseManualTime();
-BENCHMARK(BM_FirstTouch)->Name("first_touch/none")->Arg(kNone)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_FirstTouch)->Name("first_touch/populate")->Arg(kPopulate)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_FirstTouch)->Name("first_touch/threads2")->Arg(kThreads)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_FirstTouch)->Name("first_touch/procs2")->Arg(kProcesses)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FirstTouch)
+    ->Name("first_touch/none")
+    ->Arg(kNone)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FirstTouch)
+    ->Name("first_touch/populate")
+    ->Arg(kPopulate)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FirstTouch)
+    ->Name("first_touch/threads2")
+    ->Arg(kThreads)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FirstTouch)
+    ->Name("first_touch/procs2")
+    ->Arg(kProcesses)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -1,3 +1,5 @@
+#include "mpkit/shared_arrays/array_experiment.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,7 +17,6 @@
 #include "mpkit/ipc/layout.hpp"
 #include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/shared_object.hpp"
-#include "mpkit/shared_arrays/array_experiment.hpp"
 #include "mpkit/shared_arrays/mapping_memory.hpp"
 #include "mpkit/shared_arrays/pid_fill.hpp"
 #include "mpkit/shared_arrays/shared_array.hpp"
@@ -36,7 +37,8 @@ constexpr int kWorkerTimedOut = 3;
 constexpr int kWorkerRowNotInitial = 4;
 
 std::int64_t now_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -70,7 +72,8 @@ struct alignas(kCacheLineSize) WorkerSlot {
 static_assert(std::is_trivially_copyable_v<WorkerSlot>);
 
 // Waits until word >= want. False once the deadline has passed.
-bool await_at_least(std::atomic<std::uint32_t>& word, std::uint32_t want, Deadline deadline) noexcept {
+bool await_at_least(std::atomic<std::uint32_t>& word, std::uint32_t want,
+                    Deadline deadline) noexcept {
   for (;;) {
     const std::uint32_t seen = word.load(std::memory_order_acquire);
     if (seen >= want) return true;
@@ -138,7 +141,8 @@ FillSample parallel_fill(const SharedMatrix<double>& matrix, unsigned workers, u
     // Every worker is alive and parked: the snapshot sees all sharers.
     try {
       sample.parent = memory_of(::getpid(), matrix.memory());
-      for (const Process& child : children) sample.workers.push_back(memory_of(child.pid(), matrix.memory()));
+      for (const Process& child : children)
+        sample.workers.push_back(memory_of(child.pid(), matrix.memory()));
     } catch (const std::exception&) {
       sample.parent.reset();  // /proc unreadable here: report no proof rather than a wrong one
       sample.workers.clear();
@@ -230,7 +234,8 @@ ArrayConfig default_array_config() {
   config.cols = kBookCols;
   const std::uint64_t budget = shm_capacity().mem_available_bytes / 2;
   const std::uint64_t row_bytes = kBookCols * sizeof(double);
-  config.rows = static_cast<std::size_t>(std::clamp<std::uint64_t>(budget / row_bytes, 1, kBookRows));
+  config.rows =
+      static_cast<std::size_t>(std::clamp<std::uint64_t>(budget / row_bytes, 1, kBookRows));
   return config;
 }
 
@@ -247,7 +252,8 @@ std::uint64_t count_repeated_rows(const double* cells, std::size_t rows, std::si
     const std::size_t hash = std::hash<std::string_view>{}(std::string_view(bytes, row_bytes));
     const auto [first, last] = seen.equal_range(hash);
     const bool again = std::any_of(first, last, [&](const auto& entry) {
-      return std::memcmp(reinterpret_cast<const char*>(cells + entry.second * cols), bytes, row_bytes) == 0;
+      return std::memcmp(reinterpret_cast<const char*>(cells + entry.second * cols), bytes,
+                         row_bytes) == 0;
     });
     if (again) {
       ++repeated;
@@ -258,12 +264,14 @@ std::uint64_t count_repeated_rows(const double* cells, std::size_t rows, std::si
   return repeated;
 }
 
-std::vector<Measurement> run_array_experiment(const ArrayConfig& config,
-                                              const std::function<void(std::string_view)>& progress) {
+std::vector<Measurement> run_array_experiment(
+    const ArrayConfig& config, const std::function<void(std::string_view)>& progress) {
   check(config);
   auto matrix = SharedMatrix<double>::anonymous(config.rows, config.cols);  // size checks here
   matrix.prefault(Prefault::kPopulate);  // the parent maps every page once, before any timing
-  const std::uint64_t seed = config.seed != 0 ? config.seed : (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
+  const std::uint64_t seed =
+      config.seed != 0 ? config.seed
+                       : (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
   const unsigned workers = config.workers;
   const double bytes = static_cast<double>(matrix.size_bytes());
   const double values = static_cast<double>(matrix.size());
@@ -282,8 +290,8 @@ std::vector<Measurement> run_array_experiment(const ArrayConfig& config,
 
   const auto say = [&](unsigned repeat, std::string_view what) {
     if (progress) {
-      progress("repeat " + std::to_string(repeat + 1) + "/" + std::to_string(config.repeats) + ": " +
-               std::string(what));
+      progress("repeat " + std::to_string(repeat + 1) + "/" + std::to_string(config.repeats) +
+               ": " + std::string(what));
     }
   };
   // Round-robin: every variant once per repeat, so drift in the background
@@ -326,8 +334,8 @@ std::vector<Measurement> run_array_experiment(const ArrayConfig& config,
       const auto start = steady_clock::now();
       for (std::size_t r = 0; r < matrix.rows(); ++r) fill_random(matrix.row(r), engine);
       serial_series.add(true, seconds_of(start, steady_clock::now()));
-      serial_repeats_seen = std::max(serial_repeats_seen,
-                                     count_repeated_rows(matrix.data(), matrix.rows(), matrix.cols()));
+      serial_repeats_seen = std::max(
+          serial_repeats_seen, count_repeated_rows(matrix.data(), matrix.rows(), matrix.cols()));
     }
 
     say(repeat, "random-parallel");
@@ -336,11 +344,13 @@ std::vector<Measurement> run_array_experiment(const ArrayConfig& config,
           matrix, workers, 1, /*measure=*/false,
           [&](unsigned k) {
             std::mt19937_64 engine = worker_engine(seed, k);
-            for (std::size_t r = k; r < matrix.rows(); r += workers) fill_random(matrix.row(r), engine);
+            for (std::size_t r = k; r < matrix.rows(); r += workers)
+              fill_random(matrix.row(r), engine);
             return true;
           },
           [] {});
-      const std::uint64_t repeated = count_repeated_rows(matrix.data(), matrix.rows(), matrix.cols());
+      const std::uint64_t repeated =
+          count_repeated_rows(matrix.data(), matrix.rows(), matrix.cols());
       parallel_repeats_seen = std::max(parallel_repeats_seen, repeated);
       parallel_series.add_checked(sample.ok, repeated == 0, sample.ok ? sample.seconds[0] : 0);
     }
@@ -353,11 +363,13 @@ std::vector<Measurement> run_array_experiment(const ArrayConfig& config,
       FillSample sample = parallel_fill(
           matrix, workers, 1, /*measure=*/false,
           [&](unsigned k) {
-            for (std::size_t r = k; r < matrix.rows(); r += workers) fill_random(matrix.row(r), inherited);
+            for (std::size_t r = k; r < matrix.rows(); r += workers)
+              fill_random(matrix.row(r), inherited);
             return true;
           },
           [] {});
-      const std::uint64_t repeated = count_repeated_rows(matrix.data(), matrix.rows(), matrix.cols());
+      const std::uint64_t repeated =
+          count_repeated_rows(matrix.data(), matrix.rows(), matrix.cols());
       forgot_repeats_seen = std::max(forgot_repeats_seen, repeated);
       // Timed even though wrong: correct = false says what is wrong.
       forgot_series.add_checked(sample.ok, repeated == 0, sample.ok ? sample.seconds[0] : 0);
@@ -373,15 +385,15 @@ std::vector<Measurement> run_array_experiment(const ArrayConfig& config,
   Measurement pid_row = base_row("pid-fill", workers, pid_series, config);
   if (pid_series.median() > 0) {
     const double bandwidth = bytes / pid_series.median();
-    pid_row.metrics = {{"bytes_per_s", bandwidth},
-                       {"ratio_to_memset", memset_bandwidth > 0 ? bandwidth / memset_bandwidth : 0},
-                       {"distinct_pids", static_cast<double>(distinct_pids)},
-                       {"warm_bytes_per_s", warm_series.median() > 0 ? bytes / warm_series.median() : 0},
-                       {"warm_ratio_to_memset",
-                        warm_series.median() > 0 && memset_bandwidth > 0
-                            ? bytes / warm_series.median() / memset_bandwidth
-                            : 0},
-                       {"array_bytes", bytes}};
+    pid_row.metrics = {
+        {"bytes_per_s", bandwidth},
+        {"ratio_to_memset", memset_bandwidth > 0 ? bandwidth / memset_bandwidth : 0},
+        {"distinct_pids", static_cast<double>(distinct_pids)},
+        {"warm_bytes_per_s", warm_series.median() > 0 ? bytes / warm_series.median() : 0},
+        {"warm_ratio_to_memset", warm_series.median() > 0 && memset_bandwidth > 0
+                                     ? bytes / warm_series.median() / memset_bandwidth
+                                     : 0},
+        {"array_bytes", bytes}};
   }
   if (last_pid_fill.parent) {
     double pss_sum = static_cast<double>(last_pid_fill.parent->pss_bytes);

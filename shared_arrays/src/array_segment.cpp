@@ -1,3 +1,5 @@
+#include "mpkit/shared_arrays/array_segment.hpp"
+
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -12,7 +14,6 @@
 
 #include "mpkit/ipc/error.hpp"
 #include "mpkit/ipc/process.hpp"
-#include "mpkit/shared_arrays/array_segment.hpp"
 
 namespace mpkit::shared_arrays::detail {
 namespace {
@@ -120,11 +121,13 @@ void touch_pages(std::byte* begin, std::byte* end, bool writable) noexcept {
 }
 
 // The page range of share `k` of `workers`.
-std::pair<std::byte*, std::byte*> share_of(const SharedMemory& memory, unsigned k, unsigned workers) {
+std::pair<std::byte*, std::byte*> share_of(const SharedMemory& memory, unsigned k,
+                                           unsigned workers) {
   const std::size_t pages = (memory.size() + kPageSize - 1) / kPageSize;
   const std::size_t first = pages * k / workers;
   const std::size_t last = pages * (k + 1) / workers;
-  return {memory.data() + first * kPageSize, memory.data() + std::min(last * kPageSize, memory.size())};
+  return {memory.data() + first * kPageSize,
+          memory.data() + std::min(last * kPageSize, memory.size())};
 }
 
 }  // namespace
@@ -176,12 +179,13 @@ ArraySegment ArraySegment::open(const char* type, const SegmentName& name, Eleme
             .load(std::memory_order_relaxed);
     if (magic != 0 && magic != kArrayMagic) break;
     if (std::chrono::steady_clock::now() > give_up) {
-      throw_system_error(ETIMEDOUT, what + ": not ready after " +
-                                        std::to_string(ready_timeout.count()) + " ms");
+      throw_system_error(
+          ETIMEDOUT, what + ": not ready after " + std::to_string(ready_timeout.count()) + " ms");
     }
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
-  if (header.magic != kArrayMagic) throw LayoutMismatchError(what + ": no mpkit array header (bad magic)");
+  if (header.magic != kArrayMagic)
+    throw LayoutMismatchError(what + ": no mpkit array header (bad magic)");
   if (header.layout_version != kArrayLayoutVersion) {
     fail(what, "layout version " + std::to_string(header.layout_version),
          "version " + std::to_string(kArrayLayoutVersion));
@@ -202,8 +206,9 @@ ArraySegment ArraySegment::open(const char* type, const SegmentName& name, Eleme
   const auto bytes = element_bytes(header.rows, header.cols, element.size, header.data_offset);
   if (header.data_offset != data_offset_for(element.align) || !bytes ||
       memory.size() < header.data_offset + *bytes) {
-    fail(what, std::to_string(memory.size()) + " bytes for " +
-                   describe(header.rank, header.rows, header.cols),
+    fail(what,
+         std::to_string(memory.size()) + " bytes for " +
+             describe(header.rank, header.rows, header.cols),
          "the header's shape to fit in the segment");
   }
   const std::uint64_t rows = header.rows;
@@ -220,8 +225,9 @@ void ArraySegment::prefault(Prefault how, unsigned workers) const {
     // Before Linux 5.14 the advice does not exist: touch in the caller,
     // which maps the pages into its page tables just the same.
     if (errno != EINVAL) {
-      throw_errno(std::string("madvise ") + (writable ? "MADV_POPULATE_WRITE " : "MADV_POPULATE_READ ") +
-                  what + " " + std::to_string(memory_.size()) + " bytes");
+      throw_errno(std::string("madvise ") +
+                  (writable ? "MADV_POPULATE_WRITE " : "MADV_POPULATE_READ ") + what + " " +
+                  std::to_string(memory_.size()) + " bytes");
     }
     touch_pages(memory_.data(), memory_.data() + memory_.size(), writable);
     return;
@@ -243,18 +249,19 @@ void ArraySegment::prefault(Prefault how, unsigned workers) const {
     children.emplace_back([begin, end, writable] { touch_pages(begin, end, writable); });
   }
   // Bounded: 30 s plus 100 µs per page (a healthy fault costs ~3 µs).
-  const auto budget = std::chrono::seconds(30) +
-                      std::chrono::microseconds(100 * (memory_.size() / kPageSize));
+  const auto budget =
+      std::chrono::seconds(30) + std::chrono::microseconds(100 * (memory_.size() / kPageSize));
   const auto give_up = std::chrono::steady_clock::now() + budget;
   for (Process& child : children) {
     const auto left = std::max(std::chrono::steady_clock::duration::zero(),
                                give_up - std::chrono::steady_clock::now());
     const auto code = child.join(left);
     if (!code) {
-      throw_system_error(ETIMEDOUT, "prefault " + what + ": worker " + std::to_string(child.pid()) +
-                                        " still running after " +
-                                        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(budget).count()) +
-                                        " s");
+      throw_system_error(
+          ETIMEDOUT,
+          "prefault " + what + ": worker " + std::to_string(child.pid()) + " still running after " +
+              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(budget).count()) +
+              " s");
     }
     if (*code != 0) {
       throw_system_error(ECHILD, "prefault " + what + ": worker " + std::to_string(child.pid()) +

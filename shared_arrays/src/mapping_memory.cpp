@@ -1,3 +1,5 @@
+#include "mpkit/shared_arrays/mapping_memory.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -10,7 +12,6 @@
 #include <string_view>
 
 #include "mpkit/ipc/error.hpp"
-#include "mpkit/shared_arrays/mapping_memory.hpp"
 
 namespace mpkit {
 namespace {
@@ -92,14 +93,22 @@ void add_field(MappingMemory& m, std::string_view line) {
   if (colon == std::string_view::npos) return;
   const std::string_view key = line.substr(0, colon);
   std::uint64_t* field = nullptr;
-  if (key == "Size") field = &m.size_bytes;
-  else if (key == "Rss") field = &m.rss_bytes;
-  else if (key == "Pss") field = &m.pss_bytes;
-  else if (key == "Shared_Clean") field = &m.shared_clean_bytes;
-  else if (key == "Shared_Dirty") field = &m.shared_dirty_bytes;
-  else if (key == "Private_Clean") field = &m.private_clean_bytes;
-  else if (key == "Private_Dirty") field = &m.private_dirty_bytes;
-  else if (key == "Swap") field = &m.swap_bytes;
+  if (key == "Size")
+    field = &m.size_bytes;
+  else if (key == "Rss")
+    field = &m.rss_bytes;
+  else if (key == "Pss")
+    field = &m.pss_bytes;
+  else if (key == "Shared_Clean")
+    field = &m.shared_clean_bytes;
+  else if (key == "Shared_Dirty")
+    field = &m.shared_dirty_bytes;
+  else if (key == "Private_Clean")
+    field = &m.private_clean_bytes;
+  else if (key == "Private_Dirty")
+    field = &m.private_dirty_bytes;
+  else if (key == "Swap")
+    field = &m.swap_bytes;
   if (field == nullptr) return;
   const std::size_t digits = line.find_first_of("0123456789", colon);
   if (digits == std::string_view::npos) return;
@@ -109,7 +118,8 @@ void add_field(MappingMemory& m, std::string_view line) {
 }
 
 // Sums every VMA of `pid` for which `matches` holds; nullopt if none does.
-std::optional<MappingMemory> sum_matching(pid_t pid, const std::function<bool(const Vma&)>& matches) {
+std::optional<MappingMemory> sum_matching(pid_t pid,
+                                          const std::function<bool(const Vma&)>& matches) {
   const std::string text = read_smaps(pid);
   MappingMemory total;
   total.pid = pid;
@@ -168,14 +178,16 @@ MappingMemory memory_of(pid_t pid, const void* address, std::size_t length) {
 }
 
 MappingMemory memory_of(pid_t pid, const SharedMemory& memory) {
-  if (memory.data() == nullptr) throw_invalid_argument("memory_of: memory maps nothing (moved from)");
+  if (memory.data() == nullptr)
+    throw_invalid_argument("memory_of: memory maps nothing (moved from)");
   return memory_of(pid, memory.data(), memory.size());
 }
 
 MappingMemory memory_of(pid_t pid, const SegmentName& name) {
   const std::string path = "/dev/shm" + name.str();
   const std::string deleted = path + " (deleted)";
-  const auto found = sum_matching(pid, [&](const Vma& v) { return v.path == path || v.path == deleted; });
+  const auto found =
+      sum_matching(pid, [&](const Vma& v) { return v.path == path || v.path == deleted; });
   if (!found) {
     throw MappingNotFoundError("memory_of: process " + std::to_string(pid) + " does not map " +
                                name.str() + " (" + path + ")");

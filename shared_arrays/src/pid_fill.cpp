@@ -1,10 +1,11 @@
+#include "mpkit/shared_arrays/pid_fill.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <string>
 #include <unordered_set>
 
 #include "mpkit/ipc/error.hpp"
-#include "mpkit/shared_arrays/pid_fill.hpp"
 
 namespace mpkit {
 namespace {
@@ -60,7 +61,8 @@ std::string PidFillCheck::describe() const {
     return "ok: " + std::to_string(rows) + " rows by " + std::to_string(distinct_pids) + " workers";
   }
   std::string text = "pid fill wrong:";
-  if (initial_left != 0) text += " " + std::to_string(initial_left) + " cells still hold the initial value;";
+  if (initial_left != 0)
+    text += " " + std::to_string(initial_left) + " cells still hold the initial value;";
   if (unknown != 0) text += " " + std::to_string(unknown) + " cells hold no worker's pid;";
   if (mixed_rows != 0) text += " " + std::to_string(mixed_rows) + " rows are not uniform;";
   if (distinct_pids != expected_distinct) {

@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
         const std::string what = error.what();
         const bool names_both = what.find("8-byte floating-point") != std::string::npos &&
                                 what.find("8-byte signed-integer") != std::string::npos;
-        if (!names_both) std::fprintf(stderr, "array_attach_helper: unclear message: %s\n", what.c_str());
+        if (!names_both)
+          std::fprintf(stderr, "array_attach_helper: unclear message: %s\n", what.c_str());
         return names_both ? 0 : 5;
       }
       return 5;

@@ -1,6 +1,8 @@
 // The shared-array experiment at a tiny size: row order and shape, the pid
 // fill verified, the memory proof (bounds on bytes, never on time), the
 // random fills — and the forgotten reseed reproduced and detected.
+#include "mpkit/shared_arrays/array_experiment.hpp"
+
 #include <cerrno>
 #include <cstdint>
 #include <string>
@@ -9,7 +11,6 @@
 #include <gtest/gtest.h>
 
 #include "mpkit/ipc/shared_memory.hpp"
-#include "mpkit/shared_arrays/array_experiment.hpp"
 
 namespace mpkit {
 namespace {
@@ -29,7 +30,8 @@ TEST(ArrayExperimentTest, RowsPidFillMemoryProofAndTheForgottenReseed) {
   config.forget_reseed = true;
   config.seed = 12345;
   std::vector<std::string> steps;
-  const auto rows = run_array_experiment(config, [&](std::string_view s) { steps.emplace_back(s); });
+  const auto rows =
+      run_array_experiment(config, [&](std::string_view s) { steps.emplace_back(s); });
   ASSERT_EQ(rows.size(), 5u);
   EXPECT_EQ(steps.size(), 10u);
   EXPECT_EQ(steps.front(), "repeat 1/2: memset-1core");

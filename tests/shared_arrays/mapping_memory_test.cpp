@@ -2,6 +2,8 @@
 // address, range or segment name; and the proof of sharing: a child that
 // touched a whole array its parent also touched holds half of it (PSS) and
 // nothing private. Bounds are generous and never about time.
+#include "mpkit/shared_arrays/mapping_memory.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,10 +13,9 @@
 #include <fstream>
 #include <string>
 
+#include "../ipc/test_support.hpp"
 #include <gtest/gtest.h>
 
-#include "../ipc/test_support.hpp"
-#include "mpkit/shared_arrays/mapping_memory.hpp"
 #include "mpkit/shared_arrays/shared_array.hpp"
 #include "mpkit/shared_arrays/shared_matrix.hpp"
 
@@ -60,7 +61,7 @@ TEST(MappingMemoryTest, SoleOwnerOfATouchedArrayHoldsAllOfItPrivately) {
 TEST(MappingMemoryTest, AChildThatTouchedTheWholeArrayHoldsHalfOfItAndNothingPrivate) {
   constexpr std::size_t kBytes = 16 * kMiB;
   auto m = SharedMatrix<double>::anonymous(256, kBytes / 256 / sizeof(double));
-  m.fill(kBytes);  // the parent maps every page
+  m.fill(kBytes);                           // the parent maps every page
   test::Shared<std::atomic<int>> phase(0);  // 1: child touched all; 2: parent measured
   Child child([&] {
     double sum = 0;
@@ -120,7 +121,8 @@ TEST(MappingMemoryTest, ARangeSumsEveryVmaItOverlaps) {
 
 TEST(MappingMemoryTest, AMissingMappingIsMappingNotFoundError) {
   EXPECT_THROW((void)memory_of(::getpid(), nullptr), MappingNotFoundError);
-  EXPECT_THROW((void)memory_of(::getpid(), SegmentName::with_tag("not-mapped")), MappingNotFoundError);
+  EXPECT_THROW((void)memory_of(::getpid(), SegmentName::with_tag("not-mapped")),
+               MappingNotFoundError);
   EXPECT_THROW((void)memory_of(::getpid(), nullptr, 0), std::invalid_argument);
 }
 

@@ -1,16 +1,17 @@
 // The pid-fill verifier: it accepts a correct fill and catches each way a
 // fill can be wrong — above all a deliberately skipped row, done by real
 // forked workers.
+#include "mpkit/shared_arrays/pid_fill.hpp"
+
 #include <unistd.h>
 
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "../ipc/test_support.hpp"
 #include <gtest/gtest.h>
 
-#include "../ipc/test_support.hpp"
-#include "mpkit/shared_arrays/pid_fill.hpp"
 #include "mpkit/shared_arrays/shared_matrix.hpp"
 
 namespace mpkit {

@@ -1,5 +1,7 @@
 // SharedArray<T>: lifecycle, sharing with forked children, named attach in
 // one process, read-only attach, layout and size errors, pre-faulting.
+#include "mpkit/shared_arrays/shared_array.hpp"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -11,11 +13,10 @@
 #include <numeric>
 #include <string>
 
+#include "../ipc/test_support.hpp"
 #include <gtest/gtest.h>
 
-#include "../ipc/test_support.hpp"
 #include "mpkit/shared_arrays/mapping_memory.hpp"
-#include "mpkit/shared_arrays/shared_array.hpp"
 #include "mpkit/shared_arrays/shared_matrix.hpp"
 
 namespace mpkit {
@@ -210,7 +211,8 @@ TEST(SharedArrayTest, ZeroSizeIsInvalidArgumentNamingIt) {
 TEST(SharedArrayTest, AByteCountThatOverflowsIsInvalidArgument) {
   const std::size_t huge = std::numeric_limits<std::size_t>::max() / 4;
   EXPECT_THROW((void)SharedArray<double>::anonymous(huge), std::invalid_argument);
-  EXPECT_TRUE(contains(message_of([&] { (void)SharedArray<double>::anonymous(huge); }), "overflows"));
+  EXPECT_TRUE(
+      contains(message_of([&] { (void)SharedArray<double>::anonymous(huge); }), "overflows"));
 }
 
 TEST(SharedArrayTest, TooBigForMemoryOrDevShmIsAnErrorNotSigbus) {
@@ -218,7 +220,8 @@ TEST(SharedArrayTest, TooBigForMemoryOrDevShmIsAnErrorNotSigbus) {
   const auto capacity = shm_capacity();
   ASSERT_GT(capacity.dev_shm_free_bytes, 0u);
   const auto name = SegmentName::unique();
-  const std::size_t too_many = (capacity.dev_shm_free_bytes + (std::size_t{1} << 30)) / sizeof(double);
+  const std::size_t too_many =
+      (capacity.dev_shm_free_bytes + (std::size_t{1} << 30)) / sizeof(double);
   const int error = errno_of([&] { (void)SharedArray<double>::create(name, too_many); });
   EXPECT_TRUE(error == ENOSPC || error == ENOMEM) << error;
   EXPECT_TRUE(contains(message_of([&] { (void)SharedArray<double>::create(name, too_many); }),
@@ -252,9 +255,12 @@ INSTANTIATE_TEST_SUITE_P(Methods, PrefaultTest,
                                            Prefault::kTouchProcesses),
                          [](const auto& param_info) {
                            switch (param_info.param) {
-                             case Prefault::kPopulate: return std::string("Populate");
-                             case Prefault::kTouchThreads: return std::string("TouchThreads");
-                             case Prefault::kTouchProcesses: return std::string("TouchProcesses");
+                             case Prefault::kPopulate:
+                               return std::string("Populate");
+                             case Prefault::kTouchThreads:
+                               return std::string("TouchThreads");
+                             case Prefault::kTouchProcesses:
+                               return std::string("TouchProcesses");
                            }
                            return std::string("Unknown");
                          });

@@ -2,6 +2,8 @@
 // attach from an exec'd process (read-write, read-only, wrong type), a
 // read-only write dying by SIGSEGV, and no segment left behind when a worker
 // is killed mid-fill.
+#include "mpkit/shared_arrays/shared_matrix.hpp"
+
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -19,12 +21,11 @@
 #include <thread>
 #include <vector>
 
+#include "../ipc/test_support.hpp"
 #include <gtest/gtest.h>
 
-#include "../ipc/test_support.hpp"
 #include "mpkit/ipc/process.hpp"
 #include "mpkit/shared_arrays/pid_fill.hpp"
-#include "mpkit/shared_arrays/shared_matrix.hpp"
 
 extern char** environ;
 
@@ -105,7 +106,8 @@ TEST(SharedMatrixTest, ThreadsOverOneMappingFillDisjointRows) {
   const std::vector<pid_t> ids = {1000, 1001, 1002, 1003};
   const PidFillCheck check = verify_pid_fill(m.span(), m.cols(), ids);
   EXPECT_TRUE(check.ok()) << check.describe();
-  for (std::size_t r = 0; r < kRows; ++r) EXPECT_EQ(m(r, 2999), 1000.0 + static_cast<double>(r % kThreads));
+  for (std::size_t r = 0; r < kRows; ++r)
+    EXPECT_EQ(m(r, 2999), 1000.0 + static_cast<double>(r % kThreads));
 }
 
 TEST(SharedMatrixTest, ShapeRowsAndBounds) {
@@ -191,8 +193,8 @@ TEST(SharedMatrixTest, AttachWithAnotherShapeIsRefusedNamingBoth) {
 int run_helper(const SegmentName& name, std::size_t rows, std::size_t cols, const char* mode) {
   const std::string helper = MPKIT_ARRAY_ATTACH_HELPER_PATH;
   std::string args[] = {helper, name.str(), std::to_string(rows), std::to_string(cols), mode};
-  char* argv[] = {args[0].data(), args[1].data(), args[2].data(), args[3].data(), args[4].data(),
-                  nullptr};
+  char* argv[] = {args[0].data(), args[1].data(), args[2].data(),
+                  args[3].data(), args[4].data(), nullptr};
   pid_t pid = 0;
   if (::posix_spawn(&pid, helper.c_str(), nullptr, nullptr, argv, environ) != 0) return -1000;
   int status = -1;

@@ -47,7 +47,7 @@ struct PidFillCheck {
   std::uint64_t unknown = 0;       ///< cells holding neither the initial value nor a worker's pid
   std::uint64_t mixed_rows = 0;    ///< rows whose cells are not all one value
   std::size_t distinct_pids = 0;   ///< worker pids seen at least once
-  std::size_t expected_distinct = 0;  ///< min(workers, rows)
+  std::size_t expected_distinct = 0;         ///< min(workers, rows)
   std::optional<std::size_t> first_bad_row;  ///< lowest row with any of the faults above
 
   /// Every cell a worker's pid, rows uniform, and as many distinct pids as

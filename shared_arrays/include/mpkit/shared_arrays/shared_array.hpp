@@ -76,14 +76,13 @@ class SharedArray {
   static_assert(std::is_trivially_copyable_v<value_type>,
                 "SharedArray elements are shared as raw bytes: T must be trivially copyable");
   static_assert(!std::is_volatile_v<T>, "SharedArray<volatile T> is not supported");
-  static_assert(alignof(value_type) <= kPageSize, "elements must not need more than page alignment");
+  static_assert(alignof(value_type) <= kPageSize,
+                "elements must not need more than page alignment");
 
   /// `size` zero-filled elements in an anonymous mapping.
   /// Throws std::invalid_argument (size 0, byte count overflows),
   /// std::system_error (ENOMEM: does not fit in memory; mmap).
-  [[nodiscard]] static SharedArray anonymous(std::size_t size)
-    requires(!kReadOnly)
-  {
+  [[nodiscard]] static SharedArray anonymous(std::size_t size) requires(!kReadOnly) {
     return SharedArray(shared_arrays::detail::ArraySegment::anonymous(
         "SharedArray", element_info_of<T>(), {1, 1, size}));
   }
@@ -91,9 +90,8 @@ class SharedArray {
   /// `size` zero-filled elements in a new named segment.
   /// Throws as anonymous, plus std::system_error EEXIST (name taken) and
   /// ENOSPC (does not fit in /dev/shm).
-  [[nodiscard]] static SharedArray create(const SegmentName& name, std::size_t size)
-    requires(!kReadOnly)
-  {
+  [[nodiscard]] static SharedArray create(const SegmentName& name,
+                                          std::size_t size) requires(!kReadOnly) {
     return SharedArray(shared_arrays::detail::ArraySegment::create(
         "SharedArray", name, element_info_of<T>(), {1, 1, size}));
   }
@@ -102,18 +100,19 @@ class SharedArray {
   /// SharedArray<const T>); `expected_size`, if given, must match.
   /// Throws std::system_error (ENOENT: no such segment; ETIMEDOUT: its
   /// header was not published within `ready_timeout`), LayoutMismatchError.
-  [[nodiscard]] static SharedArray open(const SegmentName& name,
-                                        std::optional<std::size_t> expected_size = std::nullopt,
-                                        std::chrono::milliseconds ready_timeout = std::chrono::seconds(5)) {
+  [[nodiscard]] static SharedArray open(
+      const SegmentName& name, std::optional<std::size_t> expected_size = std::nullopt,
+      std::chrono::milliseconds ready_timeout = std::chrono::seconds(5)) {
     std::optional<shared_arrays::detail::Shape> expected;
     if (expected_size) expected = shared_arrays::detail::Shape{1, 1, *expected_size};
     return SharedArray(shared_arrays::detail::ArraySegment::open(
-        "SharedArray", name, element_info_of<T>(), 1, kReadOnly ? Access::kReadOnly : Access::kReadWrite,
-        expected, ready_timeout));
+        "SharedArray", name, element_info_of<T>(), 1,
+        kReadOnly ? Access::kReadOnly : Access::kReadWrite, expected, ready_timeout));
   }
 
   SharedArray(SharedArray&& other) noexcept
-      : segment_(std::move(other.segment_)), data_(std::exchange(other.data_, nullptr)),
+      : segment_(std::move(other.segment_)),
+        data_(std::exchange(other.data_, nullptr)),
         size_(std::exchange(other.size_, 0)) {}
   SharedArray& operator=(SharedArray&& other) noexcept {
     segment_ = std::move(other.segment_);
@@ -147,9 +146,7 @@ class SharedArray {
   }
 
   /// Stores `value` in every element.
-  void fill(const value_type& value) const noexcept
-    requires(!kReadOnly)
-  {
+  void fill(const value_type& value) const noexcept requires(!kReadOnly) {
     std::fill(data_, data_ + size_, value);
   }
 

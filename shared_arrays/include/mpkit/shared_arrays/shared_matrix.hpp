@@ -63,23 +63,22 @@ class SharedMatrix {
   static_assert(std::is_trivially_copyable_v<value_type>,
                 "SharedMatrix elements are shared as raw bytes: T must be trivially copyable");
   static_assert(!std::is_volatile_v<T>, "SharedMatrix<volatile T> is not supported");
-  static_assert(alignof(value_type) <= kPageSize, "elements must not need more than page alignment");
+  static_assert(alignof(value_type) <= kPageSize,
+                "elements must not need more than page alignment");
 
   /// rows x cols zero-filled elements in an anonymous mapping.
   /// Throws std::invalid_argument ("SharedMatrix: rows must be > 0 (got 0)",
   /// cols likewise, or an overflowing byte count), std::system_error (ENOMEM).
-  [[nodiscard]] static SharedMatrix anonymous(std::size_t rows, std::size_t cols)
-    requires(!kReadOnly)
-  {
+  [[nodiscard]] static SharedMatrix anonymous(std::size_t rows,
+                                              std::size_t cols) requires(!kReadOnly) {
     return SharedMatrix(shared_arrays::detail::ArraySegment::anonymous(
         "SharedMatrix", element_info_of<T>(), {2, rows, cols}));
   }
 
   /// The same in a new named segment (EEXIST if taken, ENOSPC if /dev/shm
   /// cannot hold it).
-  [[nodiscard]] static SharedMatrix create(const SegmentName& name, std::size_t rows, std::size_t cols)
-    requires(!kReadOnly)
-  {
+  [[nodiscard]] static SharedMatrix create(const SegmentName& name, std::size_t rows,
+                                           std::size_t cols) requires(!kReadOnly) {
     return SharedMatrix(shared_arrays::detail::ArraySegment::create(
         "SharedMatrix", name, element_info_of<T>(), {2, rows, cols}));
   }
@@ -87,19 +86,23 @@ class SharedMatrix {
   /// Attaches to a matrix of any shape another process created (read-only
   /// for SharedMatrix<const T>). Throws std::system_error (ENOENT,
   /// ETIMEDOUT), LayoutMismatchError.
-  [[nodiscard]] static SharedMatrix open(const SegmentName& name,
-                                         std::chrono::milliseconds ready_timeout = std::chrono::seconds(5)) {
+  [[nodiscard]] static SharedMatrix open(
+      const SegmentName& name, std::chrono::milliseconds ready_timeout = std::chrono::seconds(5)) {
     return SharedMatrix(open_segment(name, std::nullopt, ready_timeout));
   }
   /// Attaches and requires exactly rows x cols (else LayoutMismatchError).
-  [[nodiscard]] static SharedMatrix open(const SegmentName& name, std::size_t rows, std::size_t cols,
-                                         std::chrono::milliseconds ready_timeout = std::chrono::seconds(5)) {
-    return SharedMatrix(open_segment(name, shared_arrays::detail::Shape{2, rows, cols}, ready_timeout));
+  [[nodiscard]] static SharedMatrix open(
+      const SegmentName& name, std::size_t rows, std::size_t cols,
+      std::chrono::milliseconds ready_timeout = std::chrono::seconds(5)) {
+    return SharedMatrix(
+        open_segment(name, shared_arrays::detail::Shape{2, rows, cols}, ready_timeout));
   }
 
   SharedMatrix(SharedMatrix&& other) noexcept
-      : segment_(std::move(other.segment_)), data_(std::exchange(other.data_, nullptr)),
-        rows_(std::exchange(other.rows_, 0)), cols_(std::exchange(other.cols_, 0)) {}
+      : segment_(std::move(other.segment_)),
+        data_(std::exchange(other.data_, nullptr)),
+        rows_(std::exchange(other.rows_, 0)),
+        cols_(std::exchange(other.cols_, 0)) {}
   SharedMatrix& operator=(SharedMatrix&& other) noexcept {
     segment_ = std::move(other.segment_);
     data_ = std::exchange(other.data_, nullptr);
@@ -145,9 +148,7 @@ class SharedMatrix {
   }
 
   /// Stores `value` in every element.
-  void fill(const value_type& value) const noexcept
-    requires(!kReadOnly)
-  {
+  void fill(const value_type& value) const noexcept requires(!kReadOnly) {
     std::fill(data_, data_ + size(), value);
   }
 
