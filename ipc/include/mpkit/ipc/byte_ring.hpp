@@ -402,12 +402,14 @@ class ByteRing {
   }
   // `at` may equal the capacity (a header in the last 8 bytes): it wraps to 0.
   void copy_in(std::size_t at, const std::byte* from, std::size_t n) noexcept {
+    if (n == 0) return;  // an empty span's data() may be null, which memcpy must not get
     at &= static_cast<std::size_t>(control_->mask);
     const std::size_t first = std::min(n, static_cast<std::size_t>(control_->capacity) - at);
     std::memcpy(data_ + at, from, first);
     if (first < n) std::memcpy(data_, from + first, n - first);  // the payload wraps around
   }
   void copy_out(std::size_t at, std::byte* to, std::size_t n) const noexcept {
+    if (n == 0) return;  // an empty vector's data() may be null
     at &= static_cast<std::size_t>(control_->mask);
     const std::size_t first = std::min(n, static_cast<std::size_t>(control_->capacity) - at);
     std::memcpy(to, data_ + at, first);
