@@ -101,11 +101,14 @@ struct FillSample {
 };
 
 // Runs `work(k)` (true if all went well) in `workers` forked processes,
-// `passes` times, calling `prepare()` in the parent before each pass
-// (untimed); measures memory after the last pass if `measure`.
-template <class Work, class Prepare>
-FillSample parallel_fill(const SharedMatrix<double>& matrix, unsigned workers, unsigned passes,
-                         bool measure, const Work& work, const Prepare& prepare) {
+// `passes` times, calling `forked(pids)` once they exist and `prepare(pass)`
+// in the parent before each pass (untimed); measures memory after the last
+// pass if `measure`.
+template <class Work, class Prepare, class Forked = void (*)(const std::vector<pid_t>&)>
+FillSample parallel_fill(
+    const SharedMatrix<double>& matrix, unsigned workers, unsigned passes, bool measure,
+    const Work& work, const Prepare& prepare,
+    const Forked& forked = [](const std::vector<pid_t>&) {}) {
   auto control = SharedObject<FillControl>::anonymous();
   auto slots = SharedArray<WorkerSlot>::anonymous(workers);
   FillSample sample;
@@ -126,10 +129,11 @@ FillSample parallel_fill(const SharedMatrix<double>& matrix, unsigned workers, u
     });
     sample.pids.push_back(children.back().pid());
   }
+  forked(sample.pids);
   // From here every early return destroys `children`: SIGKILL and reap.
   if (!await_at_least(control->ready, workers, deadline_after(kStartTimeout))) return sample;
   for (unsigned pass = 1; pass <= passes; ++pass) {
-    prepare();
+    prepare(pass);
     const std::int64_t start_ns = now_ns();
     post_store(control->go, pass);
     if (!await_at_least(control->done, workers * pass, deadline_after(kWorkBudget))) return sample;
@@ -309,6 +313,8 @@ std::vector<Measurement> run_array_experiment(
     // pages on first touch (fork does not copy page tables of a shared
     // mapping). Pass 2 repeats it with the same workers, pages mapped: the
     // memory bandwidth alone, as a pool's long-lived workers see it.
+    std::vector<pid_t> pids;
+    std::vector<PidFillCheck> verdicts;
     FillSample pid_fill = parallel_fill(
         matrix, workers, kMaxPasses, /*measure=*/true,
         [&](unsigned k) {
@@ -318,11 +324,17 @@ std::vector<Measurement> run_array_experiment(
           }
           return ok;
         },
-        [&] { matrix.fill(kPidFillInitial); });
+        [&](unsigned pass) {
+          // Each pass is verified before the next one refills the matrix.
+          if (pass > 1) verdicts.push_back(verify_pid_fill(matrix.span(), matrix.cols(), pids));
+          matrix.fill(kPidFillInitial);
+        },
+        [&](const std::vector<pid_t>& forked) { pids = forked; });
     if (pid_fill.ok) {
-      const PidFillCheck verdict = verify_pid_fill(matrix.span(), matrix.cols(), pid_fill.pids);
-      pid_fill.ok = verdict.ok();
-      distinct_pids = verdict.distinct_pids;
+      verdicts.push_back(verify_pid_fill(matrix.span(), matrix.cols(), pids));
+      pid_fill.ok = verdicts.size() == kMaxPasses &&
+                    std::ranges::all_of(verdicts, [](const PidFillCheck& v) { return v.ok(); });
+      distinct_pids = verdicts.back().distinct_pids;
     }
     pid_series.add(pid_fill.ok, pid_fill.ok ? pid_fill.seconds[0] : 0);
     warm_series.add(pid_fill.ok, pid_fill.ok ? pid_fill.seconds[1] : 0);
@@ -348,7 +360,7 @@ std::vector<Measurement> run_array_experiment(
               fill_random(matrix.row(r), engine);
             return true;
           },
-          [] {});
+          [](unsigned) {});
       const std::uint64_t repeated =
           count_repeated_rows(matrix.data(), matrix.rows(), matrix.cols());
       parallel_repeats_seen = std::max(parallel_repeats_seen, repeated);
@@ -367,7 +379,7 @@ std::vector<Measurement> run_array_experiment(
               fill_random(matrix.row(r), inherited);
             return true;
           },
-          [] {});
+          [](unsigned) {});
       const std::uint64_t repeated =
           count_repeated_rows(matrix.data(), matrix.rows(), matrix.cols());
       forgot_repeats_seen = std::max(forgot_repeats_seen, repeated);

@@ -13,8 +13,11 @@
 //                    and run fill_row_with_pid on each (check 42, write the
 //                    pid). Timed from the parent's "go" to the last worker's
 //                    finish (the workers' own minor faults on first touch of
-//                    their rows are inside: a fresh pool pays them too).
-//                    correct: verify_pid_fill ok in every repeat. metrics
+//                    their rows are inside: a fresh pool pays them too);
+//                    then the same workers do it again on a refilled matrix
+//                    (warm_*: page tables mapped, bandwidth alone).
+//                    correct: verify_pid_fill ok after every pass of every
+//                    repeat. metrics
 //                    bytes_per_s, ratio_to_memset (bandwidth over the
 //                    memset row's, medians), distinct_pids, and the memory
 //                    proof of the last repeat, taken while every worker
@@ -96,9 +99,9 @@ inline constexpr std::size_t kBookCols = 40000;
 [[nodiscard]] std::vector<Measurement> run_array_experiment(
     const ArrayConfig& config, const std::function<void(std::string_view)>& progress = {});
 
-/// Rows of `cells` (row-major, `cols` wide) that repeat an earlier row
-/// byte for byte. Throws std::invalid_argument for cols 0 or not dividing
-/// the cell count.
+/// How many of the `rows` rows of `cells` (row-major, `cols` wide) repeat
+/// an earlier row byte for byte (hashes first, memcmp to confirm). Throws
+/// std::invalid_argument for cols 0.
 [[nodiscard]] std::uint64_t count_repeated_rows(const double* cells, std::size_t rows,
                                                 std::size_t cols);
 
