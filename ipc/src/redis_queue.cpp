@@ -266,6 +266,7 @@ RedisList::RedisList(const char* type, std::string_view url, std::string_view na
       } catch (const RedisError&) {
         // CONFIG refused or renamed: assume the default hz.
       }
+      if (timeout <= s.tick) return;  // refused below, before touching any key
       for (std::size_t i = 0; i < kScriptCount; ++i) {
         const std::vector<std::string> reply = client.command({"SCRIPT", "LOAD", kScripts[i]});
         if (reply.size() != 1) s.bad_reply("unexpected reply to SCRIPT LOAD");

@@ -88,8 +88,8 @@
 // trip per call. There is no shared memory: the pool lives in each process.
 //
 // Contract
-//   Requires: a reachable Redis >= 5 (fractional BRPOP timeouts; Debian 12
-//             ships 7.0) at `url` in RedisClient's URL forms; a non-empty
+//   Requires: a reachable Redis >= 6.0 (fractional BRPOP timeouts; Debian
+//             12 ships 7.0) at `url` in RedisClient's URL forms; a non-empty
 //             name; capacity in [1, kMaxCapacity]; timeout > 0, and greater
 //             than the server's tick (checked once connected).
 //   Guarantees: FIFO per producer as seen by each consumer; exactly-once
