@@ -349,7 +349,7 @@ TEST_F(RedisQueueTest, CapacityIsEnforcedAcrossProcesses) {
 // The server SIGKILLed while a consumer in another process is blocked in
 // BRPOP: the consumer gets std::system_error (the socket closes), and later
 // calls fail within the timeout instead of hanging.
-TEST(RedisQueueServerDeathTest, KilledServerFailsTheBlockedConsumerWithinTheTimeout) {
+TEST(RedisQueueServerKilledTest, KilledServerFailsTheBlockedConsumerWithinTheTimeout) {
   RedisServer server;
   RedisU64 queue = RedisU64::create(server.url(), "dies", 4, 500ms);
   Child consumer([&] {
