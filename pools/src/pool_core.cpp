@@ -691,7 +691,8 @@ bool PoolCore::closed() const noexcept { return impl_->closed; }
 bool PoolCore::join(std::optional<std::chrono::nanoseconds> timeout) { return impl_->join(timeout); }
 void PoolCore::terminate() noexcept { impl_->terminate(); }
 
-std::vector<pid_t> PoolCore::worker_pids() const {
+std::vector<pid_t> PoolCore::worker_pids() {
+  (void)impl_->handle_reports();  // pids of workers spawned since the last drive
   std::vector<pid_t> pids;
   for (const Worker& w : impl_->workers) {
     if (w.alive && w.pid > 0) pids.push_back(w.pid);

@@ -44,6 +44,7 @@ class ThreadLauncher final : public WorkerLauncher {
     });
     threads_[{slot, generation}] = std::move(thread);
     reports_.push_back({LaunchReport::kSpawned, slot, generation, ::getpid(), 0});
+    notify_(context_);
   }
   void kill(std::uint32_t, std::uint32_t) override {}
   std::optional<LaunchReport> poll() override {

@@ -301,8 +301,9 @@ class PoolBase {
   /// destructor does.
   void terminate() noexcept { core_->terminate(); }
 
-  /// Live worker pids (a ThreadPool reports its own pid per thread).
-  [[nodiscard]] std::vector<pid_t> worker_pids() const { return core_->worker_pids(); }
+  /// Live worker pids whose start was reported so far (a ThreadPool reports
+  /// its own pid per thread).
+  [[nodiscard]] std::vector<pid_t> worker_pids() { return core_->worker_pids(); }
   [[nodiscard]] pools::detail::PoolStats stats() const noexcept { return core_->stats(); }
   [[nodiscard]] bool broken() const noexcept { return core_->broken(); }
 

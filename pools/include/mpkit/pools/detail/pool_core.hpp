@@ -155,8 +155,9 @@ class PoolCore {
   [[nodiscard]] bool closed() const noexcept;
   bool join(std::optional<std::chrono::nanoseconds> timeout);
   void terminate() noexcept;
-  /// Live worker pids (ProcessPool; the parent's pid for each thread of a ThreadPool).
-  [[nodiscard]] std::vector<pid_t> worker_pids() const;
+  /// Live worker pids whose spawn was reported (ProcessPool; the parent's
+  /// pid for each thread of a ThreadPool). Reads pending reports first.
+  [[nodiscard]] std::vector<pid_t> worker_pids();
   [[nodiscard]] PoolStats stats() const noexcept;
   /// The breaker's message once it tripped, else empty.
   [[nodiscard]] bool broken() const noexcept;
