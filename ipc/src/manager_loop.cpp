@@ -58,6 +58,9 @@ using namespace manager;
 
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
 constexpr std::size_t kReadChunk = 64 * 1024;
+// How long the listening socket is left alone after accept4 ran out of
+// descriptors or memory (unless a connection closes first).
+constexpr std::int64_t kAcceptPauseNs = 100'000'000;
 // Exit code when the loop itself fails (EX_SOFTWARE, as Process uses).
 constexpr int kLoopFailedExit = 70;
 
@@ -124,7 +127,9 @@ class Server {
     for (;;) {
       fds.clear();
       ids.clear();
-      fds.push_back({listen_fd_, POLLIN, 0});
+      // Out of descriptors, the listening socket stays readable: stop
+      // watching it until a connection goes, rather than spin.
+      fds.push_back({listen_fd_, static_cast<short>(accept_paused_ ? 0 : POLLIN), 0});
       for (auto& [id, c] : connections_) {
         short events = 0;
         // Keep reading while the buffer is bounded; a hang-up (POLLHUP) is
@@ -138,7 +143,9 @@ class Server {
       timespec* wait = nullptr;
       if (pending_) {
         wait = &timeout;  // zero: frames are waiting in a buffer already
-      } else if (const std::int64_t next = next_deadline(); next != kNever) {
+      } else if (const std::int64_t next =
+                     std::min(next_deadline(), accept_paused_ ? accept_resume_ns_ : kNever);
+                 next != kNever) {
         const std::int64_t left = std::max<std::int64_t>(0, next - now_ns());
         timeout.tv_sec = static_cast<time_t>(left / 1'000'000'000);
         timeout.tv_nsec = static_cast<long>(left % 1'000'000'000);
@@ -159,6 +166,7 @@ class Server {
         }
       }
       expire(now_ns());
+      if (accept_paused_ && now_ns() >= accept_resume_ns_) accept_paused_ = false;
       pending_ = false;
       for (auto& [id, c] : connections_) {
         if (!c.dead) handle_buffered(c);
@@ -178,7 +186,11 @@ class Server {
       const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
-        return;  // EAGAIN: all taken; EMFILE and the like: try again on the next round
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {  // EMFILE, ENOBUFS...
+          accept_paused_ = true;
+          accept_resume_ns_ = now_ns() + kAcceptPauseNs;
+        }
+        return;
       }
       Connection c;
       c.id = next_connection_++;
@@ -226,6 +238,7 @@ class Server {
   void kill(Connection& c) {
     if (c.dead) return;
     c.dead = true;
+    accept_paused_ = false;  // a descriptor is free again
     (void)::close(c.fd);
     c.fd = -1;
     const std::uint64_t id = c.id;
@@ -528,7 +541,9 @@ class Server {
   std::unordered_map<std::string, std::uint32_t> names_;
   std::set<std::uint32_t> waiting_;  // queues with held waiters
   std::vector<char> scratch_ = std::vector<char>(kReadChunk);
-  bool pending_ = false;  // a released connection has unread frames
+  bool pending_ = false;               // a released connection has unread frames
+  bool accept_paused_ = false;         // accept4 failed for want of resources...
+  std::int64_t accept_resume_ns_ = 0;  // ...until a connection goes, or until then
 };
 
 }  // namespace

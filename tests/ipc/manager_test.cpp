@@ -14,12 +14,14 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -31,6 +33,7 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -496,6 +499,55 @@ TEST(ManagerFailureTest, AClientKilledMidFrameLeavesTheOthersServed) {
   }
   for (auto& child : others) EXPECT_EQ(child->join(30s), ExitStatus::exited(0));
   EXPECT_EQ(counter.get(), 300);
+}
+
+// CPU seconds process `pid` has used (utime + stime from /proc/<pid>/stat).
+double cpu_seconds(pid_t pid) {
+  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(file, text);                                     // one line
+  std::istringstream fields(text.substr(text.rfind(')') + 2));  // after "pid (comm) "
+  std::string field;
+  long ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stol(field);
+  }
+  return static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+TEST(ManagerFailureTest, AServerOutOfDescriptorsNeitherSpinsNorDies) {
+  ManagerServer server;
+  auto counter = ManagerCounter::create(server, "c", 300ms);
+  int highest = 0;
+  int open_fds = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(server.pid()) + "/fd")) {
+    highest = std::max(highest, std::stoi(entry.path().filename().string()));
+    ++open_fds;
+  }
+  const rlimit limit{static_cast<rlim_t>(highest + 1), static_cast<rlim_t>(highest + 1)};
+  ASSERT_EQ(::prlimit(server.pid(), RLIMIT_NOFILE, &limit, nullptr), 0) << std::strerror(errno);
+  std::vector<std::unique_ptr<RawClient>> hogs;  // every free number, and a few for the backlog
+  for (int i = 0; i < highest + 1 - open_fds + 3; ++i) {
+    hogs.push_back(std::make_unique<RawClient>(server.socket_path()));
+  }
+  const double cpu_before = cpu_seconds(server.pid());
+  const auto start = Clock::now();
+  std::this_thread::sleep_for(500ms);
+  const double cpu_used = cpu_seconds(server.pid()) - cpu_before;
+  // Idle, it uses no CPU at all; spinning on EMFILE it used 20-100 % of a
+  // core here even on a loaded machine. 10 % is far from both.
+  EXPECT_LT(cpu_used, 0.1 * test::seconds_since(start)) << "the server spins on EMFILE";
+  hogs.clear();  // hang-ups free descriptors
+  EXPECT_TRUE(test::eventually(
+      [&] {
+        try {
+          return counter.increment() > 0;
+        } catch (const std::system_error&) {
+          return false;  // a call queued behind the hogs may time out
+        }
+      },
+      10s));
 }
 
 // ============================================================ bad frames
