@@ -22,7 +22,9 @@
 // the end) -- no clock read per acquisition. One acquisition in
 // `sample_every` is timed (clock before and after lock()) into the worker's
 // own sample buffer (up to kMaxSamplesPerWorker); latency percentiles pool
-// every worker's samples. Variant "none" (with `baseline`) runs the same
+// every worker's samples. Samples are per acquisition, so a starved worker
+// (an unfair lock under load) contributes few of them and its long waits
+// hardly show in p99: read the percentiles beside share_min and jain. Variant "none" (with `baseline`) runs the same
 // loop with no lock and an empty critical section on a private counter:
 // the harness's own ceiling, reported beside the locks.
 //
