@@ -9,7 +9,9 @@
 // reports it has popped them all (UseManualTime). The consumer pops into a
 // caller buffer (no allocation per message). "ByteRingLocked" is the same
 // ring created with kMany producers and consumers, still one process on each
-// side: the price of the robust side locks. The pipe writes each frame (an
+// side: the price of the robust side locks. "SpscRingFixed" is SpscRing with
+// items of the same fixed size (8 B, 64 B), for the price of a variable
+// length. The pipe writes each frame (an
 // 8-byte length, then the payload) with one write(2) and reads it with two
 // reads, as a length-prefixed transport does (Python's mp.Queue).
 // Ping-pong: one 8-byte message and its echo, kRoundTrips times per
@@ -38,6 +40,7 @@
 #include "mpkit/ipc/byte_ring.hpp"
 #include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/shared_object.hpp"
+#include "mpkit/ipc/spsc_ring.hpp"
 
 namespace {
 
@@ -148,6 +151,48 @@ void BM_ByteRingPingPong(benchmark::State& state) {
   reply.close();
   (void)echo.join(std::chrono::seconds(10));
   set_rtt(state, total_seconds, kRoundTrips);
+}
+
+// ---- SpscRing reference: fixed-size items, what a known size buys ----------------
+
+template <std::size_t N>
+struct Bytes {
+  std::byte data[N];
+};
+
+template <std::size_t N>
+void BM_SpscRingThroughput(benchmark::State& state) {
+  const std::uint64_t per_iteration = messages_for(N);
+  auto ring = mpkit::SpscRing<Bytes<N>>::create((std::size_t{64} << 10) / N);  // the same 64 KiB of items
+  auto progress = mpkit::SharedObject<Progress>::anonymous();
+  mpkit::Process consumer([&] {
+    Bytes<N> item{};
+    std::uint64_t popped = 0;
+    std::uint64_t until_report = per_iteration;
+    while (ring.pop(item) == mpkit::QueueStatus::kOk) {
+      benchmark::DoNotOptimize(item);
+      ++popped;
+      if (--until_report == 0) {
+        progress->popped.store(popped, std::memory_order_release);
+        until_report = per_iteration;
+      }
+    }
+    return 0;
+  });
+  Bytes<N> item{};
+  std::uint64_t target = 0;
+  for (auto _ : state) {
+    const auto start = Clock::now();
+    for (std::uint64_t i = 0; i < per_iteration; ++i) {
+      if (ring.push(item) != mpkit::QueueStatus::kOk) state.SkipWithError("push failed");
+    }
+    target += per_iteration;
+    wait_for(progress->popped, target);
+    state.SetIterationTime(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  ring.close();
+  (void)consumer.join(std::chrono::seconds(10));
+  set_counters(state, per_iteration, N);
 }
 
 // ---- pipe baseline -------------------------------------------------------------
@@ -300,6 +345,8 @@ BENCHMARK(BM_ByteRingThroughput<ByteRingProducers::kMany, ByteRingConsumers::kMa
     ->Apply(Sizes)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SpscRingThroughput<8>)->Name("Throughput/SpscRingFixed/bytes:8")->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SpscRingThroughput<64>)->Name("Throughput/SpscRingFixed/bytes:64")->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PipeThroughput)->Name("Throughput/Pipe")->Apply(Sizes)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ByteRingPingPong)->Name("PingPong/ByteRing/8B")->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_PipePingPong)->Name("PingPong/Pipe/8B")->UseManualTime()->Unit(benchmark::kMicrosecond);

