@@ -154,6 +154,7 @@ class McsLock : public detail::TimedLock<McsLock<kSlots>> {
 
   void unlock() noexcept {
     const std::uint32_t me = held_slot();
+    if (me >= kSlots) [[unlikely]] return;  // not a holder (a contract violation): nothing of ours
     detail::McsNode& node = nodes_[me];
     std::uint32_t next = node.next.load(std::memory_order_acquire);  // acquire: successor's reset
     if (next == 0) {
@@ -175,7 +176,7 @@ class McsLock : public detail::TimedLock<McsLock<kSlots>> {
     detail::McsSlotCache& cache = detail::t_mcs_slot_cache;
     // relaxed: a claim is written once by its own thread (or taken over from
     // a dead one); seeing our key means the slot is ours.
-    if (cache.lock == this && cache.pid == current_pid() &&
+    if (cache.lock == this && cache.pid == current_pid() && cache.slot < kSlots &&
         claims_[cache.slot].load(std::memory_order_relaxed) == cache.key) [[likely]] {
       return cache.slot;
     }
@@ -186,12 +187,15 @@ class McsLock : public detail::TimedLock<McsLock<kSlots>> {
   }
 
   // The slot of a thread that holds the lock: it has one, so no claim.
+  // kSlots if it has none (an unlock by a thread that never locked).
   std::uint32_t held_slot() noexcept {
     detail::McsSlotCache& cache = detail::t_mcs_slot_cache;
-    if (cache.lock == this && cache.pid == current_pid()) [[likely]] return cache.slot;
+    if (cache.lock == this && cache.pid == current_pid() && cache.slot < kSlots) [[likely]] {
+      return cache.slot;
+    }
     const std::uint64_t key = detail::mcs_claim_key();
     const std::uint32_t slot = detail::mcs_find_slot(claims_, kSlots, key);
-    cache = detail::McsSlotCache{this, current_pid(), slot, key};
+    if (slot < kSlots) cache = detail::McsSlotCache{this, current_pid(), slot, key};
     return slot;
   }
 
