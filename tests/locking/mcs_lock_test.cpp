@@ -3,12 +3,15 @@
 // belongs to a live thread. (Mutual exclusion and the rest: the conformance
 // suite.)
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <system_error>
+#include <string>
 #include <thread>
 
 #include "lock_test_support.hpp"
@@ -27,6 +30,7 @@ class Participant {
   template <class L>
   explicit Participant(L& lock)
       : thread_([this, &lock] {
+          tid_.store(this_tid());
           lock.lock();
           lock.unlock();
           claimed_.store(1);
@@ -41,8 +45,14 @@ class Participant {
     leave_.store(1);
     if (thread_.joinable()) thread_.join();
   }
+  /// The kernel forgets a joined thread a moment after join returns.
+  [[nodiscard]] bool gone() const {
+    const std::string task = "/proc/" + std::to_string(::getpid()) + "/task/" + std::to_string(tid_.load());
+    return eventually([&] { return ::access(task.c_str(), F_OK) != 0; }, 10s);
+  }
 
  private:
+  std::atomic<pid_t> tid_{0};
   std::atomic<int> claimed_{0};
   std::atomic<int> leave_{0};
   std::thread thread_;
@@ -65,10 +75,14 @@ TEST(McsLockTest, SlotsAreClaimedPerThreadAndReclaimedFromExitedThreads) {
   third.join();
   EXPECT_EQ(error, EAGAIN) << "two slots, two live participants: a third must be refused";
   first.leave();  // its thread is gone: its slot may be taken over
+  ASSERT_TRUE(first.gone());
   bool locked = false;
   std::thread fourth([&] {
-    locked = lock->try_lock_for(10s);
-    if (locked) lock->unlock();
+    try {
+      locked = lock->try_lock_for(10s);
+      if (locked) lock->unlock();
+    } catch (const std::system_error&) {  // no slot reclaimed: locked stays false
+    }
   });
   fourth.join();
   EXPECT_TRUE(locked);
