@@ -59,8 +59,11 @@
 //   mpkit::ManagerServer server;
 //   auto jobs = mpkit::ManagerQueue<std::uint64_t>::create(server, "jobs", 1024);
 //   auto found = mpkit::ManagerFlag::create(server, "found");
-//   mpkit::Process worker([&] { std::uint64_t n; while (jobs.pop(n) == mpkit::QueueStatus::kOk) if
-//   (test(n)) found.set(); });
+//   mpkit::Process worker([&] {
+//     for (std::uint64_t n; jobs.pop(n) == mpkit::QueueStatus::kOk;) {
+//       if (is_prime(n)) found.set();
+//     }
+//   });
 
 #include <sys/types.h>
 

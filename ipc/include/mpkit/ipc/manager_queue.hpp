@@ -8,9 +8,10 @@
 // the limit chosen at creation.
 //
 // Who may call what
-//   Any number of threads of the owner and of every process it forks after
-//   create() may push, pop, close and observe, concurrently: many producers,
-//   many consumers. Each process talks over its own pooled connections
+//   Any number of threads of the owner, of every process it forks after
+//   create(), and of any process that attach()es by socket path and name
+//   may push, pop, close and observe, concurrently: many producers, many
+//   consumers. Each process talks over its own pooled connections
 //   (detail/manager_client.hpp): threads do not wait for each other's
 //   round trips, and a forked child never uses its parent's socket.
 //
@@ -73,8 +74,11 @@
 // Example
 //   mpkit::ManagerServer server;
 //   auto q = mpkit::ManagerQueue<std::uint64_t>::create(server, "jobs", 1024);
-//   mpkit::Process worker([&] { std::uint64_t v; while (q.pop(v) == mpkit::QueueStatus::kOk)
-//   use(v); }); for (std::uint64_t i = 0; i < n; ++i) (void)q.push(i);  q.close();
+//   mpkit::Process worker([&] {
+//     for (std::uint64_t v; q.pop(v) == mpkit::QueueStatus::kOk;) use(v);
+//   });
+//   for (std::uint64_t i = 0; i < n; ++i) (void)q.push(i);
+//   q.close();
 
 #include <cerrno>
 #include <chrono>
