@@ -79,6 +79,8 @@ TEST(PoolFaults, SegfaultFailsExactlyThatTaskAndTheWorkerIsReplaced) {
       }
     }
     EXPECT_EQ(pool.stats().crashed, 1U);
+    // worker_pids() reads the fork server's pending reports.
+    EXPECT_TRUE(mpkit::test::eventually([&] { return pool.worker_pids().size() == 2; }, 5000ms));
     EXPECT_EQ(pool.stats().spawned, 3U) << "the dead worker was replaced";
     // map() itself throws, after the other results are in; the pool goes on.
     EXPECT_THROW((void)pool.map(&crash_at_42, std::views::iota(40, 45), 1), mpkit::WorkerDied);
