@@ -95,11 +95,15 @@ double work_step_ns() {
 //
 // Protocol: the parent constructs the arena before forking. Each worker pins
 // itself, increments `ready` (release) and wakes the parent, waits on `go`
-// (futex, acquire), loops until it sees `stop` (relaxed: a signal only), then
-// writes its slot and exits. The parent reads the slots, the counter and
+// (futex, acquire), increments `running` and loops, reading `phase` once per
+// iteration (relaxed: a signal only): kWarmUp until every worker runs (so a
+// worker the scheduler starts late does not lose part of the window), then
+// kMeasuring -- the worker notes its count so far, and only acquisitions
+// from then on count towards the window -- then kStop: it writes its slot
+// and exits. The parent reads the slots, the counter and
 // the samples only after reaping every worker (waitpid orders those reads).
-// Lock, guarded data, gates, the stop flag and each slot have their own
-// cache line: the stop flag is read by every worker on every iteration and
+// Lock, guarded data, gates, the phase word and each slot have their own
+// cache line: the phase word is read by every worker on every iteration and
 // written once, so it stays shared in every cache. Memory ordering: ready
 // and go are release/acquire pairs; the counter is ordered by the lock (what
 // is measured); everything else is read after waitpid.
@@ -110,8 +114,11 @@ struct NoLock {
   void unlock() noexcept {}
 };
 
+enum Phase : std::uint32_t { kWarmUp = 0, kMeasuring = 1, kStop = 2 };
+
 struct alignas(kCacheLineSize) WorkerSlot {
-  std::uint64_t ops = 0;      // acquisitions; written by its worker before it exits
+  std::uint64_t ops = 0;      // acquisitions in the window; written by its worker before it exits
+  std::uint64_t all_ops = 0;  // acquisitions in all (warm-up too); same
   std::uint32_t samples = 0;  // latency samples taken; same
   std::uint64_t sink = 0;     // the outside work's result, so it is not optimised away
 };
@@ -123,7 +130,8 @@ struct Arena {
   std::uint64_t scratch = 0;                           // guarded by lock: the critical work's result
   alignas(kCacheLineSize) std::atomic<std::uint32_t> ready{0};  // workers checked in (futex word)
   std::atomic<std::uint32_t> go{0};                              // parent -> workers (futex word)
-  alignas(kCacheLineSize) std::atomic<std::uint32_t> stop{0};   // parent -> workers: leave
+  std::atomic<std::uint32_t> running{0};                         // workers past go
+  alignas(kCacheLineSize) std::atomic<std::uint32_t> phase{kWarmUp};  // parent -> workers
   WorkerSlot slots[kMaxContentionWorkers];
 };
 
@@ -155,15 +163,25 @@ int worker(Arena<L>& arena, std::uint32_t* samples, unsigned index, const Shape&
   arena.ready.fetch_add(1, std::memory_order_release);  // pairs with the parent's acquire
   futex_wake_all(arena.ready);
   if (!await_go(arena.go)) return kChildTimedOut;
+  arena.running.fetch_add(1, std::memory_order_relaxed);  // relaxed: a count the parent polls
 
   std::uint64_t ops = 0;
+  std::uint64_t ops_before_window = 0;
+  bool measuring = false;
   std::uint32_t taken = 0;
   std::uint64_t value = index + 1;
   // Staggered, so the workers do not all time the same hand-off.
   std::uint32_t until_sample = 1 + (index * 37U) % shape.sample_every;
   try {
-    // relaxed: a stop signal only; the results travel through waitpid.
-    while (arena.stop.load(std::memory_order_relaxed) == 0) {
+    for (;;) {
+      // relaxed: a signal only; the results travel through waitpid.
+      const std::uint32_t phase = arena.phase.load(std::memory_order_relaxed);
+      if (phase == kStop) break;
+      if (phase == kMeasuring && !measuring) [[unlikely]] {
+        measuring = true;
+        ops_before_window = ops;
+        taken = 0;  // latency samples from the window only
+      }
       if (--until_sample == 0) {
         until_sample = shape.sample_every;
         const auto before = steady_clock::now();
@@ -186,7 +204,8 @@ int worker(Arena<L>& arena, std::uint32_t* samples, unsigned index, const Shape&
     return kChildLockFailed;
   }
   WorkerSlot& slot = arena.slots[index];
-  slot.ops = ops;
+  slot.ops = measuring ? ops - ops_before_window : 0;
+  slot.all_ops = ops;
   slot.samples = taken;
   slot.sink = value;
   return 0;
@@ -226,11 +245,18 @@ RunResult run_once(unsigned workers, const Shape& shape, const Pinning& pinning,
     if (Clock::now() > checked_in) return {};
     (void)futex_wait(arena->ready, seen, checked_in);
   }
-  const auto start = steady_clock::now();
   arena->go.store(1, std::memory_order_release);  // pairs with await_go
   futex_wake_all(arena->go);
+  // relaxed: a count; nothing else is read through it.
+  while (arena->running.load(std::memory_order_relaxed) < workers) {
+    if (Clock::now() > checked_in + kStartTimeout) return {};
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  // relaxed (both stores): signals; the results come back through waitpid.
+  arena->phase.store(kMeasuring, std::memory_order_relaxed);
+  const auto start = steady_clock::now();
   std::this_thread::sleep_until(start + duration);
-  arena->stop.store(1, std::memory_order_relaxed);  // relaxed: a signal; results come via waitpid
+  arena->phase.store(kStop, std::memory_order_relaxed);
   const auto stop = steady_clock::now();
 
   const Deadline give_up = deadline_after(kStopTimeout);
@@ -248,7 +274,7 @@ RunResult run_once(unsigned workers, const Shape& shape, const Pinning& pinning,
   for (unsigned i = 0; i < workers; ++i) {
     const WorkerSlot& slot = arena->slots[i];
     result.ops.push_back(slot.ops);
-    total += slot.ops;
+    total += slot.all_ops;
     const std::uint32_t* own = samples + std::size_t{i} * kMaxSamplesPerWorker;
     for (std::uint32_t k = 0; k < slot.samples; ++k) result.latency_ns.push_back(own[k]);
   }
@@ -285,10 +311,14 @@ struct Series {
     }
     seconds.push_back(run.seconds);
     acq_per_s.push_back(total / run.seconds);
-    const auto n = static_cast<double>(run.ops.size());
-    jain.push_back(squares > 0 ? total * total / (n * squares) : 0);
-    share_min.push_back(total > 0 ? low / total : 0);
-    share_max.push_back(total > 0 ? high / total : 0);
+    // A window nobody acquired in (every worker descheduled throughout, on
+    // a loaded machine) has no shares: it counts for throughput only.
+    if (total > 0) {
+      const auto n = static_cast<double>(run.ops.size());
+      jain.push_back(total * total / (n * squares));
+      share_min.push_back(low / total);
+      share_max.push_back(high / total);
+    }
     if (!run.latency_ns.empty()) {
       p50.push_back(percentile(run.latency_ns, 50));
       p99.push_back(percentile(run.latency_ns, 99));
@@ -320,12 +350,12 @@ Measurement make_row(const RowKey& key, const Series& series, const ContentionCo
   if (series.seconds.empty()) return row;
   row.seconds = summarize(series.seconds);
   const Summary acq = summarize(series.acq_per_s);
-  row.metrics = {{"acq_per_s", acq.median},
-                 {"acq_per_s_min", acq.min},
-                 {"acq_per_s_max", acq.max},
-                 {"jain", summarize(series.jain).median},
-                 {"share_min", summarize(series.share_min).median},
-                 {"share_max", summarize(series.share_max).median}};
+  row.metrics = {{"acq_per_s", acq.median}, {"acq_per_s_min", acq.min}, {"acq_per_s_max", acq.max}};
+  if (!series.jain.empty()) {
+    row.metrics.emplace_back("jain", summarize(series.jain).median);
+    row.metrics.emplace_back("share_min", summarize(series.share_min).median);
+    row.metrics.emplace_back("share_max", summarize(series.share_max).median);
+  }
   if (!series.p50.empty()) {
     row.metrics.emplace_back("latency_ns_p50", summarize(series.p50).median);
     row.metrics.emplace_back("latency_ns_p99", summarize(series.p99).median);

@@ -23,7 +23,7 @@ ContentionConfig tiny() {
   config.workers = {2, 1};  // sorted in the rows
   config.critical_work = 5;
   config.outside_work = 10;
-  config.duration = 20ms;
+  config.duration = 30ms;
   config.repeats = 2;
   config.sample_every = 16;
   return config;
@@ -46,16 +46,21 @@ TEST(ContentionExperimentTest, OneCorrectRowPerVariantAndWorkerCount) {
     EXPECT_EQ(row.workers, i % 2 == 0 ? 1U : 2U);
     EXPECT_TRUE(row.correct);
     EXPECT_EQ(row.repeats, 2U);
-    EXPECT_GE(row.seconds.min, 0.020) << "a window lasts at least its duration";
+    EXPECT_GE(row.seconds.min, 0.030) << "a window lasts at least its duration";
     ASSERT_TRUE(find_metric(row, "acq_per_s"));
-    EXPECT_GT(*find_metric(row, "acq_per_s"), 0);
+    EXPECT_GE(*find_metric(row, "acq_per_s"), 0);
     EXPECT_LE(*find_metric(row, "acq_per_s_min"), *find_metric(row, "acq_per_s_max"));
-    const double jain = *find_metric(row, "jain");
-    EXPECT_GE(jain, 1.0 / row.workers - 1e-9);
-    EXPECT_LE(jain, 1.0 + 1e-9);
-    EXPECT_LE(*find_metric(row, "share_min"), *find_metric(row, "share_max"));
-    ASSERT_TRUE(find_metric(row, "latency_ns_p50"));
-    EXPECT_LE(*find_metric(row, "latency_ns_p50"), *find_metric(row, "latency_ns_p99"));
+    // Shares and latency exist unless every window went without an
+    // acquisition (all workers descheduled throughout: a loaded machine).
+    if (const auto jain = find_metric(row, "jain")) {
+      EXPECT_GE(*jain, 1.0 / row.workers - 1e-9);
+      EXPECT_LE(*jain, 1.0 + 1e-9);
+      EXPECT_LE(*find_metric(row, "share_min"), *find_metric(row, "share_max"));
+      EXPECT_LE(*find_metric(row, "share_max"), 1.0 + 1e-9);
+    }
+    if (const auto p50 = find_metric(row, "latency_ns_p50")) {
+      EXPECT_LE(*p50, *find_metric(row, "latency_ns_p99"));
+    }
     EXPECT_GT(*find_metric(row, "work_step_ns"), 0);
     const ParamValue* outside = find_param(row, "outside_per_worker");
     ASSERT_NE(outside, nullptr);

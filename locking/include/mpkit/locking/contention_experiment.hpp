@@ -6,8 +6,9 @@
 //
 // One run of (lock, workers): the parent builds the lock in an anonymous
 // shared mapping, forks `workers` processes (pinned round-robin to the
-// allowed CPUs with `pin`), releases them together and sleeps for
-// `duration`; then it raises a stop flag and reaps them. Each worker loops:
+// allowed CPUs with `pin`), releases them together, waits until every one
+// runs, then opens the measured window and sleeps for `duration`; then it
+// raises a stop flag and reaps them. Each worker loops:
 //   lock(); critical section; unlock(); outside work
 // The critical section reads the guarded counter, runs `critical_work` work
 // steps on it and writes counter + 1; the outside work is `outside_work`
@@ -33,11 +34,13 @@
 //   params   critical_work, outside_work, outside_per_worker (the steps
 //            actually run: outside_work x workers if scaled), scaled,
 //            pinned, duration_ms, sample_every, nproc
-//   seconds  the measured windows (go to stop), min / median / max
+//   seconds  the measured windows (all running to stop), min / median / max
 //   metrics  acq_per_s (median over repeats; acq_per_s_min / _max give
 //            the spread), jain (Jain's fairness index over the workers'
 //            acquisitions, 1 = equal shares, 1/n = one worker did all),
-//            share_min / share_max (smallest and largest worker's share),
+//            share_min / share_max (smallest and largest worker's share);
+//            these three over the windows with any acquisition (absent if
+//            none had one: every worker descheduled, on a loaded machine),
 //            latency_ns_p50 / latency_ns_p99 (sampled lock() latency),
 //            work_step_ns
 //   correct  every repeat finished in time and the guarded counter equals
