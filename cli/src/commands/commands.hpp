@@ -10,6 +10,8 @@ namespace mpkit::cli {
 [[nodiscard]] Command clean_command();
 [[nodiscard]] Command sync_command();
 [[nodiscard]] Command ipc_command();
+[[nodiscard]] Command counter_command();
+[[nodiscard]] Command array_command();
 [[nodiscard]] Command run_command();
 
 }  // namespace mpkit::cli

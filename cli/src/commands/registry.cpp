@@ -12,6 +12,8 @@ const std::vector<Command>& all_commands() {
       clean_command(),
       sync_command(),
       ipc_command(),
+      counter_command(),
+      array_command(),
       run_command(),
   };
   return kCommands;

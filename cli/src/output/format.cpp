@@ -56,6 +56,10 @@ std::string format_metric(std::string_view key, double value) {
   if (key.ends_with("_ns") || key.starts_with("ns_") || key.find("_ns_") != std::string_view::npos) {
     return human_seconds(value * 1e-9);
   }
+  // Counts (a final value, lost updates, distinct pids) print whole.
+  if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 1e15) {
+    return fmt::format("{:.0f}", value);
+  }
   return fmt::format("{:.4g}", value);
 }
 
