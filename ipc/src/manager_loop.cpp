@@ -231,7 +231,11 @@ class Server {
     }
     c.out.clear();
     c.out_begin = 0;
-    if (c.close_after_flush) kill(c);
+    if (c.close_after_flush) {
+      kill(c);
+    } else if (!c.held && c.unread() > 0) {
+      pending_ = true;  // frames held back while replies piled up: handle them next round
+    }
   }
 
   // Drops a connection: its held request goes, and its roles in queues end.
@@ -268,7 +272,10 @@ class Server {
   // ---- frames -------------------------------------------------------------
 
   void handle_buffered(Connection& c) {
-    while (!c.dead && !c.held && !c.close_after_flush) {
+    // A client that sends without reading its replies is served no further
+    // once a frame's worth of replies waits unsent; its input then stops
+    // being read at 2 x max_frame_bytes: both buffers stay bounded.
+    while (!c.dead && !c.held && !c.close_after_flush && c.out.size() - c.out_begin <= max_frame_) {
       if (c.discard > 0) {
         const std::size_t skip =
             static_cast<std::size_t>(std::min<std::uint64_t>(c.discard, c.unread()));

@@ -126,6 +126,9 @@ class RawClient {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
+  /// Ends both directions without closing the descriptor (safe while
+  /// another thread is inside send on it).
+  void shutdown() const noexcept { (void)::shutdown(fd_, SHUT_RDWR); }
 
   void send_bytes(const void* data, std::size_t size) const {
     const auto* p = static_cast<const char*>(data);
@@ -569,6 +572,42 @@ TEST(ManagerFrameTest, OversizedFrameGetsTooLargeAndTheConnectionStaysUsable) {
   const auto pong = raw.reply();
   ASSERT_TRUE(pong.has_value());
   EXPECT_EQ(pong->status, static_cast<std::uint8_t>(proto::Status::kOk));
+}
+
+TEST(ManagerFrameTest, AClientThatPipelinesWithoutReadingIsServedInOrderWithBoundedBuffers) {
+  ManagerServerOptions options;
+  options.max_frame_bytes = 4096;  // the server buffers about 3 frames' worth per connection
+  ManagerServer server(options);
+  auto counter = ManagerCounter::create(server, "c");
+  RawClient raw(server.socket_path());
+  constexpr int kRequests = 20'000;  // 640 KB of requests: more than every buffer on the way
+  std::thread sender([&] {
+    proto::RequestHeader h = RawClient::header(proto::Op::kCounterAdd);
+    h.object = 1;  // the first object of this server: "c"
+    h.argument = 1;
+    try {
+      for (int i = 0; i < kRequests; ++i) raw.send_header(h);  // blocks while nothing is read
+    } catch (const std::system_error&) {
+      // the reader gave up and shut the socket down
+    }
+  });
+  std::int64_t expected = 0;
+  bool in_order = true;
+  try {
+    for (int i = 0; i < kRequests; ++i) {
+      const auto reply = raw.reply(10s);
+      if (!reply.has_value() || reply->status != static_cast<std::uint8_t>(proto::Status::kOk))
+        break;
+      in_order = in_order && reply->value == ++expected;
+    }
+  } catch (const std::runtime_error& error) {
+    ADD_FAILURE() << error.what() << " after " << expected << " replies: the server stalled";
+  }
+  raw.shutdown();  // unblocks the sender if the server stalled
+  sender.join();
+  EXPECT_EQ(expected, kRequests);
+  EXPECT_TRUE(in_order);
+  EXPECT_EQ(counter.get(), kRequests);
 }
 
 TEST(ManagerFrameTest, GarbageGetsBadRequestAndTheServerSurvives) {
