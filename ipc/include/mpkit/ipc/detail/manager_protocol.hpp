@@ -12,8 +12,10 @@
 //   deadline passes or the queue closes, and handles nothing more from that
 //   connection meanwhile (a client that sends anyway is buffered up to
 //   2 x max_frame_bytes, then left unread until the held request is
-//   answered). It still watches the connection for a hang-up. The server
-//   never sends a frame nobody asked for.
+//   answered). It still watches the connection for a hang-up. Likewise a
+//   client that sends without reading its replies is served no further
+//   while a frame's worth of replies waits unsent: both buffers of a
+//   connection stay bounded. The server never sends a frame nobody asked for.
 //
 // Request frame (native byte order: both ends run on one host)
 //   offset size  field
