@@ -234,6 +234,10 @@ struct PoolCore::Impl {
         std::size_t got = 0;
         while (got < payload.size()) {
           got += w.tasks.try_pop_many(std::span<Record>(payload).subspan(got));
+          // The parent may be parked with the rest of this message in its
+          // outbox, waiting for the room we just made (one fence and one
+          // load unless it is parked).
+          mpkit::detail::wake_parked(control->gate);
           if (got < payload.size()) {
             if (w.tasks.pop(payload[got]) != QueueStatus::kOk) return 0;
             ++got;
@@ -298,6 +302,14 @@ struct PoolCore::Impl {
     return false;
   }
 
+  // A message waits in an outbox and its ring has room for more of it.
+  [[nodiscard]] bool outbox_has_room() const noexcept {
+    for (const Worker& w : workers) {
+      if (!w.outbox.empty() && w.tasks.size_guess() < w.tasks.capacity()) return true;
+    }
+    return false;
+  }
+
   [[nodiscard]] bool has_work() const noexcept {
     if (!requeue.empty()) return true;
     for (const auto& job : active) {
@@ -331,7 +343,8 @@ struct PoolCore::Impl {
           control->gate,
           [&] {
             // acquire: pairs with notify_entry's release
-            return control->reports_posted.load(std::memory_order_acquire) != seen || any_results();
+            return control->reports_posted.load(std::memory_order_acquire) != seen || any_results() ||
+                   outbox_has_room();
           },
           wake, [] { return std::optional<QueueStatus>(QueueStatus::kTimedOut); });
     }

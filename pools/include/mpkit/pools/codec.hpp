@@ -55,6 +55,8 @@ class ByteWriter {
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] const std::byte* data() const noexcept { return bytes_.data(); }
   [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return {bytes_.data(), size_}; }
+  /// Writable view of bytes already written (until the next write or grow).
+  [[nodiscard]] std::byte* mutable_data() noexcept { return bytes_.data(); }
 
   void write(const void* from, std::size_t n) {
     std::byte* at = grow(n);
@@ -89,6 +91,13 @@ class ByteReader {
     if (n > remaining()) throw std::length_error("mpkit codec: truncated message");
     if (n != 0) std::memcpy(to, bytes_.data() + at_, n);
     at_ += n;
+  }
+  /// The next `n` bytes, in place.
+  [[nodiscard]] std::span<const std::byte> take(std::size_t n) {
+    if (n > remaining()) throw std::length_error("mpkit codec: truncated message");
+    const std::span<const std::byte> view = bytes_.subspan(at_, n);
+    at_ += n;
+    return view;
   }
   template <class T>
     requires std::is_trivially_copyable_v<T>

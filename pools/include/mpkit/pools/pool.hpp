@@ -234,25 +234,25 @@ class PoolBase {
   template <class F, std::ranges::input_range Range>
     requires pools::detail::PoolFunction<F>
   auto map(F fn, const Range& inputs, std::optional<std::size_t> chunksize = std::nullopt) {
-    return values_of(map_outcomes(fn, inputs, chunksize));
+    return run_map<false>(fn, inputs, chunksize, [](auto& job) { return job.take_values(); });
   }
 
   template <class F, std::ranges::input_range Range>
     requires pools::detail::PoolFunction<F>
   auto map_outcomes(F fn, const Range& inputs, std::optional<std::size_t> chunksize = std::nullopt) {
-    return run_map<false>(fn, inputs, chunksize);
+    return run_map<false>(fn, inputs, chunksize, [](auto& job) { return job.take_outcomes(); });
   }
 
   template <class F, std::ranges::input_range Range>
     requires pools::detail::PoolFunction<F>
   auto starmap(F fn, const Range& inputs, std::optional<std::size_t> chunksize = std::nullopt) {
-    return values_of(starmap_outcomes(fn, inputs, chunksize));
+    return run_map<true>(fn, inputs, chunksize, [](auto& job) { return job.take_values(); });
   }
 
   template <class F, std::ranges::input_range Range>
     requires pools::detail::PoolFunction<F>
   auto starmap_outcomes(F fn, const Range& inputs, std::optional<std::size_t> chunksize = std::nullopt) {
-    return run_map<true>(fn, inputs, chunksize);
+    return run_map<true>(fn, inputs, chunksize, [](auto& job) { return job.take_outcomes(); });
   }
 
   /// Lazy and ordered; `window` chunks at most in flight or unread (0: 4 x workers).
@@ -322,47 +322,36 @@ class PoolBase {
     return n == 0 ? 1 : (n + per - 1) / per;
   }
 
-  template <class R>
-  static std::vector<R> values_of(std::vector<Outcome<R>> outcomes) {
-    for (const Outcome<R>& outcome : outcomes) {
-      if (outcome.has_error()) std::rethrow_exception(outcome.error());
-    }
-    std::vector<R> values;
-    values.reserve(outcomes.size());
-    for (Outcome<R>& outcome : outcomes) values.push_back(std::move(outcome).value());
-    return values;
-  }
-
-  template <bool Star, class F, class Range>
-  auto run_map(F fn, const Range& inputs, std::optional<std::size_t> chunksize) {
+  template <bool Star, class F, class Range, class Take>
+  auto run_map(F fn, const Range& inputs, std::optional<std::size_t> chunksize, Take take) {
     using T = std::ranges::range_value_t<Range>;
     static_assert(Encodable<T>, "map: the input type needs a codec (see codec.hpp)");
     using Job = pools::detail::MapJob<F, T, Star>;
-    using R = typename Job::R;
-    static_assert(Encodable<R>, "map: the result type needs a codec (see codec.hpp)");
+    static_assert(Encodable<typename Job::R>, "map: the result type needs a codec (see codec.hpp)");
     if (chunksize && *chunksize == 0) throw std::invalid_argument("map: chunksize must be at least 1 (got 0)");
     check_open();
     if constexpr (std::ranges::contiguous_range<const Range> && std::ranges::sized_range<const Range>) {
       const std::span<const T> items(std::ranges::data(inputs), std::ranges::size(inputs));
-      return run_map_span<Job, R>(fn, items, chunksize);
+      return take(*run_map_span<Job>(fn, items, chunksize));
     } else {
       const std::vector<T> copy(std::ranges::begin(inputs), std::ranges::end(inputs));
-      return run_map_span<Job, R>(fn, std::span<const T>(copy), chunksize);
+      return take(*run_map_span<Job>(fn, std::span<const T>(copy), chunksize));
     }
   }
 
-  template <class Job, class R, class F, class T>
-  std::vector<Outcome<R>> run_map_span(F fn, std::span<const T> items, std::optional<std::size_t> chunksize) {
-    if (items.empty()) return {};
+  // Runs the job to completion; returns it (its results are taken by the caller).
+  template <class Job, class F, class T>
+  std::shared_ptr<Job> run_map_span(F fn, std::span<const T> items, std::optional<std::size_t> chunksize) {
     auto job = std::make_shared<Job>(fn, items, chunksize.value_or(default_chunksize(items.size())));
     struct Cancel {
       Job& job;
       ~Cancel() { job.cancel(); }  // whatever happens, the job forgets `items`
     } cancel{*job};
+    if (items.empty()) return job;
     core_->add_job(job);
     auto done = [&job] { return job->done(); };
     (void)core_->drive_until(pools::detail::DonePredicate(done), std::nullopt);
-    return std::move(job->results());
+    return job;
   }
 
   template <class F, class Range>

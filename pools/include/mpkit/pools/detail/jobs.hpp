@@ -5,16 +5,19 @@
 // and decode results (MapJob: map/starmap; ImapJob: imap/imap_unordered;
 // SubmitJob: submit/apply_async). Owner-thread only (see pool_core.hpp).
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <span>
 #include <tuple>
 #include <type_traits>
@@ -68,59 +71,133 @@ struct CallResult<F, T, true> {
 template <class F, class T, bool Star>
 using CallResultT = typename CallResult<F, T, Star>::type;
 
+/// Result payload layouts (chosen by R alone, so both ends agree):
+///   bulk (R trivially copyable and default constructible): `count` status
+///     bytes, then `count` R slots (a failed item's slot is unspecified),
+///     then the message of each failed item, in item order -- the parent
+///     copies the values with one memcpy;
+///   otherwise, per item: a status byte, then the encoded R or the message.
+template <class R>
+inline constexpr bool kBulkResult =
+    std::is_trivially_copyable_v<R> && std::is_default_constructible_v<R> && !std::is_same_v<R, bool>;  // vector<bool> has no data()
+
+template <class F, class T, bool Star>
+CallResultT<F, T, Star> call_once(F& f, const T& arg) {
+  using R = CallResultT<F, T, Star>;
+  if constexpr (Star) {
+    if constexpr (std::is_void_v<decltype(std::apply(f, arg))>) {
+      std::apply(f, arg);
+      return R{};
+    } else {
+      return std::apply(f, arg);
+    }
+  } else {
+    if constexpr (std::is_void_v<std::invoke_result_t<F&, const T&>>) {
+      std::invoke(f, arg);
+      return R{};
+    } else {
+      return std::invoke(f, arg);
+    }
+  }
+}
+
+inline void stamp_now(std::atomic<std::uint64_t>* stamp) noexcept {
+  if (stamp != nullptr) {
+    // relaxed: a hint for the parent's timeout check
+    stamp->store(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                std::chrono::steady_clock::now().time_since_epoch())
+                                                .count()),
+                 std::memory_order_relaxed);
+  }
+}
+
 /// The worker side of a chunk (a ChunkEntry): decode each argument, call,
-/// encode the status byte and the result; a throw becomes a TaskError
-/// message and the next item runs.
+/// encode the status and the result; a throw becomes a TaskError message
+/// and the next item runs.
 template <class F, class T, bool Star>
 void run_chunk(std::uintptr_t fn, ByteReader& in, std::uint32_t count, ByteWriter& out,
                std::atomic<std::uint64_t>* stamp) {
   using R = CallResultT<F, T, Star>;
   F f = function_from<F>(fn);
-  for (std::uint32_t i = 0; i < count; ++i) {
-    T arg = Codec<T>::decode(in);
-    if (stamp != nullptr) {
-      // relaxed: a hint for the parent's timeout check
-      stamp->store(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                  std::chrono::steady_clock::now().time_since_epoch())
-                                                  .count()),
-                   std::memory_order_relaxed);
-    }
-    const std::size_t mark = out.size();
-    try {
-      out.write_value(kItemValue);
-      if constexpr (Star) {
-        if constexpr (std::is_void_v<decltype(std::apply(f, arg))>) {
-          std::apply(f, arg);
-          Codec<R>::encode(out, R{});
-        } else {
-          Codec<R>::encode(out, std::apply(f, arg));
-        }
-      } else {
-        if constexpr (std::is_void_v<std::invoke_result_t<F&, const T&>>) {
-          std::invoke(f, std::as_const(arg));
-          Codec<R>::encode(out, R{});
-        } else {
-          Codec<R>::encode(out, std::invoke(f, std::as_const(arg)));
-        }
+  if constexpr (kBulkResult<R>) {
+    const std::size_t statuses = out.size();
+    (void)out.grow(count);
+    const std::size_t values = out.size();
+    (void)out.grow(std::size_t{count} * sizeof(R));
+    std::vector<std::string> errors;  // allocated only if an item fails
+    for (std::uint32_t i = 0; i < count; ++i) {
+      T arg = Codec<T>::decode(in);
+      stamp_now(stamp);
+      std::uint8_t status = kItemValue;
+      try {
+        const R r = call_once<F, T, Star>(f, arg);
+        std::memcpy(out.mutable_data() + values + std::size_t{i} * sizeof(R), &r, sizeof(R));
+      } catch (...) {
+        status = kItemError;
+        errors.push_back(describe_current_exception());
       }
-    } catch (...) {
-      out.truncate(mark);
-      out.write_value(kItemError);
-      Codec<std::string>::encode(out, describe_current_exception());
+      std::memcpy(out.mutable_data() + statuses + i, &status, 1);
+    }
+    for (const std::string& message : errors) Codec<std::string>::encode(out, message);
+  } else {
+    for (std::uint32_t i = 0; i < count; ++i) {
+      T arg = Codec<T>::decode(in);
+      stamp_now(stamp);
+      const std::size_t mark = out.size();
+      try {
+        out.write_value(kItemValue);
+        Codec<R>::encode(out, call_once<F, T, Star>(f, arg));
+      } catch (...) {
+        out.truncate(mark);
+        out.write_value(kItemError);
+        Codec<std::string>::encode(out, describe_current_exception());
+      }
     }
   }
   if (stamp != nullptr) stamp->store(0, std::memory_order_relaxed);  // relaxed: as above
 }
 
-/// Decodes one item's outcome from a result payload.
+/// Decodes a chunk's results, calling value(i, R&&) or error(i, message).
+template <class R, class Value, class Error>
+void decode_chunk(ByteReader& in, std::uint32_t count, Value&& value, Error&& error) {
+  if constexpr (kBulkResult<R>) {
+    const auto statuses = in.take(count);
+    const auto values = in.take(std::size_t{count} * sizeof(R));
+    for (std::uint32_t i = 0; i < count; ++i) {
+      if (std::to_integer<std::uint8_t>(statuses[i]) == kItemValue) {
+        R r;
+        std::memcpy(&r, values.data() + std::size_t{i} * sizeof(R), sizeof(R));
+        value(i, std::move(r));
+      } else {
+        error(i, Codec<std::string>::decode(in));
+      }
+    }
+  } else {
+    for (std::uint32_t i = 0; i < count; ++i) {
+      if (in.read_value<std::uint8_t>() == kItemValue) {
+        value(i, Codec<R>::decode(in));
+      } else {
+        error(i, Codec<std::string>::decode(in));
+      }
+    }
+  }
+}
+
 template <class R>
-[[nodiscard]] Outcome<R> decode_outcome(ByteReader& in) {
-  const auto status = in.read_value<std::uint8_t>();
-  if (status == kItemValue) return Outcome<R>(Codec<R>::decode(in));
-  return Outcome<R>(std::make_exception_ptr(TaskError(Codec<std::string>::decode(in))));
+[[nodiscard]] std::exception_ptr task_error(std::string message) {
+  return std::make_exception_ptr(TaskError(std::move(message)));
+}
+
+template <class R>
+void decode_outcomes(ByteReader& in, std::uint32_t count, std::vector<Outcome<R>>& out) {
+  decode_chunk<R>(
+      in, count, [&](std::uint32_t, R&& r) { out.emplace_back(std::move(r)); },
+      [&](std::uint32_t, std::string message) { out.emplace_back(task_error<R>(std::move(message))); });
 }
 
 /// map/starmap over a contiguous input the caller keeps alive for the call.
+/// Bulk results (kBulkResult) land straight in a std::vector<R>, failures
+/// on the side; other results are kept as Outcome<R> per item.
 template <class F, class T, bool Star>
 class MapJob final : public Job {
  public:
@@ -130,9 +207,14 @@ class MapJob final : public Job {
         inputs_(inputs),
         chunksize_(chunksize),
         chunks_((inputs.size() + chunksize - 1) / chunksize),
-        results_(inputs.size()),
         delivered_(chunks_, false),
-        remaining_(chunks_) {}
+        remaining_(chunks_) {
+    if constexpr (kBulkResult<R>) {
+      values_.resize(inputs.size());
+    } else {
+      outcomes_.resize(inputs.size());
+    }
+  }
 
   std::optional<std::uint64_t> next_chunk() override {
     if (cancelled_ || next_ == chunks_) return std::nullopt;
@@ -142,24 +224,42 @@ class MapJob final : public Job {
   std::uint32_t encode_chunk(std::uint64_t chunk, ByteWriter& out) override {
     if (cancelled_) throw PoolError("the call that made this task has returned");
     const auto [begin, end] = bounds(chunk);
-    for (std::size_t i = begin; i < end; ++i) Codec<T>::encode(out, inputs_[i]);
+    if constexpr (std::is_trivially_copyable_v<T>) {
+      out.write(inputs_.data() + begin, (end - begin) * sizeof(T));  // the codec's layout, in one copy
+    } else {
+      for (std::size_t i = begin; i < end; ++i) Codec<T>::encode(out, inputs_[i]);
+    }
     return static_cast<std::uint32_t>(end - begin);
   }
   void deliver(std::uint64_t chunk, std::uint32_t count, ByteReader& in) override {
     const auto [begin, end] = bounds(chunk);
     if (delivered_[chunk] || count != end - begin) return;
-    std::size_t i = begin;
     try {
-      for (; i < end; ++i) results_[i] = decode_outcome<R>(in);
+      if constexpr (kBulkResult<R>) {
+        const auto statuses = in.take(count);
+        const auto values = in.take(std::size_t{count} * sizeof(R));
+        std::memcpy(values_.data() + begin, values.data(), values.size());
+        for (std::uint32_t i = 0; i < count; ++i) {
+          if (std::to_integer<std::uint8_t>(statuses[i]) != kItemValue) {
+            errors_.emplace_back(begin + i, task_error<R>(Codec<std::string>::decode(in)));
+          }
+        }
+      } else {
+        decode_chunk<R>(
+            in, count, [&](std::uint32_t i, R&& r) { outcomes_[begin + i] = Outcome<R>(std::move(r)); },
+            [&](std::uint32_t i, std::string message) {
+              outcomes_[begin + i] = Outcome<R>(task_error<R>(std::move(message)));
+            });
+      }
     } catch (...) {
-      for (; i < end; ++i) results_[i] = Outcome<R>(std::current_exception());
+      set_error(begin, end, std::current_exception());
     }
     settle(chunk);
   }
   void fail(std::uint64_t chunk, const std::exception_ptr& error) override {
     if (delivered_[chunk]) return;
     const auto [begin, end] = bounds(chunk);
-    for (std::size_t i = begin; i < end; ++i) results_[i] = Outcome<R>(error);
+    set_error(begin, end, error);
     settle(chunk);
   }
   [[nodiscard]] std::size_t first_index(std::uint64_t chunk) const override {
@@ -169,12 +269,52 @@ class MapJob final : public Job {
   [[nodiscard]] bool done() const noexcept { return remaining_ == 0; }
   /// The call is leaving (returned or threw): stop issuing, forget the input.
   void cancel() noexcept { cancelled_ = true; }
-  [[nodiscard]] std::vector<Outcome<R>>& results() noexcept { return results_; }
+
+  /// Every value in input order; rethrows the failure of the lowest index.
+  std::vector<R> take_values() {
+    if constexpr (kBulkResult<R>) {
+      if (!errors_.empty()) {
+        std::rethrow_exception(
+            std::min_element(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
+              return a.first < b.first;
+            })->second);
+      }
+      return std::move(values_);
+    } else {
+      for (const Outcome<R>& outcome : outcomes_) {
+        if (outcome.has_error()) std::rethrow_exception(outcome.error());
+      }
+      std::vector<R> values;
+      values.reserve(outcomes_.size());
+      for (Outcome<R>& outcome : outcomes_) values.push_back(std::move(outcome).value());
+      return values;
+    }
+  }
+  std::vector<Outcome<R>> take_outcomes() {
+    if constexpr (kBulkResult<R>) {
+      std::vector<Outcome<R>> outcomes;
+      outcomes.reserve(values_.size());
+      for (const R& value : values_) outcomes.emplace_back(value);
+      for (auto& [index, error] : errors_) outcomes[index] = Outcome<R>(error);
+      return outcomes;
+    } else {
+      return std::move(outcomes_);
+    }
+  }
 
  private:
   [[nodiscard]] std::pair<std::size_t, std::size_t> bounds(std::uint64_t chunk) const noexcept {
     const std::size_t begin = static_cast<std::size_t>(chunk) * chunksize_;
     return {begin, std::min(begin + chunksize_, inputs_.size())};
+  }
+  void set_error(std::size_t begin, std::size_t end, const std::exception_ptr& error) {
+    for (std::size_t i = begin; i < end; ++i) {
+      if constexpr (kBulkResult<R>) {
+        errors_.emplace_back(i, error);
+      } else {
+        outcomes_[i] = Outcome<R>(error);
+      }
+    }
   }
   void settle(std::uint64_t chunk) noexcept {
     delivered_[chunk] = true;
@@ -185,7 +325,9 @@ class MapJob final : public Job {
   std::size_t chunksize_;
   std::uint64_t chunks_;
   std::uint64_t next_ = 0;
-  std::vector<Outcome<R>> results_;
+  std::vector<R> values_;                                        // bulk results
+  std::vector<std::pair<std::size_t, std::exception_ptr>> errors_;  // bulk failures
+  std::vector<Outcome<R>> outcomes_;                             // other results
   std::vector<bool> delivered_;
   std::uint64_t remaining_;
   bool cancelled_ = false;
@@ -241,7 +383,7 @@ class ImapJob final : public ImapSource<CallResultT<F, T, Star>> {
     std::vector<Outcome<R>> outcomes;
     outcomes.reserve(count);
     try {
-      for (std::uint32_t i = 0; i < count; ++i) outcomes.push_back(decode_outcome<R>(in));
+      decode_outcomes<R>(in, count, outcomes);
     } catch (...) {
       while (outcomes.size() < count) outcomes.emplace_back(std::current_exception());
     }
@@ -326,7 +468,9 @@ class SubmitJob final : public Job {
   void deliver(std::uint64_t, std::uint32_t count, ByteReader& in) override {
     if (outcome_ || count != 1) return;
     try {
-      outcome_ = decode_outcome<R>(in);
+      std::vector<Outcome<R>> outcomes;
+      decode_outcomes<R>(in, 1, outcomes);
+      outcome_ = std::move(outcomes.at(0));
     } catch (...) {
       outcome_ = Outcome<R>(std::current_exception());
     }
