@@ -210,6 +210,20 @@ TYPED_TEST(PoolApi, TaskErrorsCarryTheMessageAndTheWorkerSurvives) {
       EXPECT_EQ(o.value(), i);
     }
   }
+  // A result type that is not trivially copyable takes the per-item layout.
+  auto named = pool.map_outcomes(
+      [](int x) {
+        if (x == 2) throw std::out_of_range("two");
+        return std::to_string(x);
+      },
+      std::views::iota(0, 5), 2);
+  ASSERT_EQ(named.size(), 5U);
+  EXPECT_EQ(named[1].value(), "1");
+  EXPECT_EQ(named[3].value(), "3");
+  ASSERT_TRUE(named[2].has_error());
+  EXPECT_THROW((void)named[2].value(), mpkit::TaskError);
+  EXPECT_THROW((void)pool.map([](int x) { return x == 1 ? throw 42 : std::to_string(x); }, std::views::iota(0, 3)),
+               mpkit::TaskError);
   EXPECT_THROW((void)pool.map([](int x) { return x == 5 ? throw std::logic_error("five") : x; },
                               std::views::iota(0, 10)),
                mpkit::TaskError);
