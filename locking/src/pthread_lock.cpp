@@ -25,12 +25,18 @@ void init_shared_mutex(pthread_mutex_t& mutex, bool robust) {
 // Deadline::max() and beyond the range of timespec mean "no deadline".
 int lock_until(pthread_mutex_t& mutex, std::optional<Deadline> deadline) {
   if (!deadline || *deadline == Deadline::max()) return ::pthread_mutex_lock(&mutex);
+#ifdef MPKIT_LOCKING_TSAN
+  int rc = EBUSY;
+  (void)detail::poll_until([&] { return (rc = ::pthread_mutex_trylock(&mutex)) != EBUSY; }, *deadline);
+  return rc == EBUSY ? ETIMEDOUT : rc;
+#else
   const timespec ts = detail::to_monotonic_timespec(*deadline);
   int rc = 0;
   do {  // POSIX says EINTR never comes back; be safe anyway.
     rc = ::pthread_mutex_clocklock(&mutex, CLOCK_MONOTONIC, &ts);
   } while (rc == EINTR);
   return rc;
+#endif
 }
 
 }  // namespace

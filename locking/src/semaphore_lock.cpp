@@ -17,12 +17,16 @@ bool SemaphoreLock::try_lock_until(Deadline deadline) {
     lock();
     return true;
   }
+#ifdef MPKIT_LOCKING_TSAN
+  return detail::poll_until([&] { return try_lock(); }, deadline);
+#else
   const timespec ts = detail::to_monotonic_timespec(deadline);
   while (::sem_clockwait(&sem_, CLOCK_MONOTONIC, &ts) != 0) {
     if (errno == ETIMEDOUT) return false;
     if (errno != EINTR) throw_errno("sem_clockwait");  // EINTR: same absolute deadline again
   }
   return true;
+#endif
 }
 
 }  // namespace mpkit::locking

@@ -26,8 +26,9 @@
 //
 // Memory ordering: the waiter's load of serving_ that sees its ticket is
 // acquire and the holder's store of serving_ + 1 is release, so each holder
-// sees the previous one's writes; try_lock's CAS is acquire for the same
-// reason (it pairs with the release store that made serving_ == next_).
+// sees the previous one's writes; try_lock's load of serving_ is acquire for
+// the same reason (the release store that made serving_ == next_), and its
+// CAS of next_ then only claims the ticket (relaxed).
 
 #include <atomic>
 #include <cstdint>
@@ -63,9 +64,13 @@ class TicketLock : public detail::TimedLock<TicketLock> {
     while (serving_.load(std::memory_order_acquire) != ticket) mpkit::detail::cpu_relax();
   }
   [[nodiscard]] bool try_lock() noexcept {
-    // relaxed: the CAS below carries the acquire (see the file comment).
-    std::uint32_t serving = serving_.load(std::memory_order_relaxed);
-    return next_.compare_exchange_strong(serving, serving + 1, std::memory_order_acquire,
+    // acquire: pairs with the unlock() that stored this value of serving_;
+    // the CAS on next_ cannot, as nobody releases through next_ (TSan
+    // caught the relaxed version).
+    std::uint32_t serving = serving_.load(std::memory_order_acquire);
+    // relaxed: the ordering came with the load above; the CAS only claims
+    // the ticket.
+    return next_.compare_exchange_strong(serving, serving + 1, std::memory_order_relaxed,
                                          std::memory_order_relaxed);
   }
   [[nodiscard]] bool try_lock_until(Deadline deadline) noexcept {
