@@ -8,7 +8,8 @@
 // marks it FUTEX_OWNER_DIED when the owner thread exits); a waiter sets a
 // waiters flag and sleeps in futex(2); unlock wakes one if the flag was set.
 // The bounded acquire is pthread_mutex_clocklock(CLOCK_MONOTONIC), the clock
-// of mpkit's Deadline. Hot paths are inline calls into libc.
+// of mpkit's Deadline (under ThreadSanitizer, which does not intercept it,
+// a trylock poll instead). Hot paths are inline calls into libc.
 //
 // Owner death
 //   PthreadLock: a killed holder leaves the word owned for ever; lock()

@@ -6,7 +6,8 @@
 // Protocol: glibc's: the value and a waiter count in one 64-bit word; wait
 // decrements with a CAS when the value is > 0, else sleeps in futex(2);
 // post increments and wakes one sleeper if the count says there is one.
-// The bounded acquire is sem_clockwait(CLOCK_MONOTONIC). A signal handler
+// The bounded acquire is sem_clockwait(CLOCK_MONOTONIC) (under
+// ThreadSanitizer, which does not intercept it, a trywait poll). A signal handler
 // interrupting a wait (EINTR) is retried with the same absolute deadline.
 //
 // Owner death: NOT survivable. A semaphore has no owner, so nobody can tell
