@@ -180,6 +180,12 @@ TYPED_TEST(PoolApi, SubmitAndApplyAsync) {
   EXPECT_THROW((void)c.get(10ms), mpkit::WaitTimedOut);
   EXPECT_EQ(c.get(10s), 300);
   EXPECT_TRUE(c.ready());
+  // map with a timeout: a slow map gives up with WaitTimedOut, the pool goes on.
+  EXPECT_THROW((void)pool.map([](int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+  }, std::vector<int>{200, 200, 200, 200}, 1, 20ms), mpkit::WaitTimedOut);
+  EXPECT_EQ(pool.map(&square, std::vector<int>{4}, 1, 10s), std::vector<long>{16});
   auto v = pool.submit([] {});  // a void task
   EXPECT_EQ(v.get(5s), mpkit::Unit{});
   std::vector<mpkit::AsyncResult<long>> many;
@@ -311,6 +317,7 @@ TYPED_TEST(PoolApi, BadInputNamesTheArgument) {
   }, "ring_records");
   TypeParam pool(with_workers(1));
   expect_invalid([&] { (void)pool.map(&square, std::vector<int>{1, 2}, 0); }, "chunksize");
+  expect_invalid([&] { (void)pool.map(&square, std::vector<int>{1, 2}, 1, -1ms); }, "timeout");
   const std::vector<int> in{1};
   expect_invalid([&] { (void)pool.imap(&square, in, 0); }, "chunksize");
   auto handle = pool.submit(&square, 3);

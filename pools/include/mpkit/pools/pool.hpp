@@ -15,9 +15,10 @@
 //
 // Calls (fn: a plain function pointer or a lambda without captures, whose
 //   address every fork shares; arguments/results through codec.hpp)
-//   map(fn, inputs, chunksize)         results in input order; throws the
+//   map(fn, inputs, chunksize, timeout)  results in input order; throws the
 //                                      first failure (in input order) once
-//                                      every other item is in
+//                                      every other item is in; WaitTimedOut
+//                                      past the (optional) timeout
 //   map_outcomes(fn, inputs, chunksize)  per-item Outcome<R>, never throws for
 //                                      a task's failure
 //   starmap / starmap_outcomes         fn(std::apply) over tuples / pairs
@@ -233,26 +234,30 @@ class PoolBase {
 
   template <class F, std::ranges::input_range Range>
     requires pools::detail::PoolFunction<F>
-  auto map(F fn, const Range& inputs, std::optional<std::size_t> chunksize = std::nullopt) {
-    return run_map<false>(fn, inputs, chunksize, [](auto& job) { return job.take_values(); });
+  auto map(F fn, const Range& inputs, std::optional<std::size_t> chunksize = std::nullopt,
+           std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
+    return run_map<false>(fn, inputs, chunksize, timeout, [](auto& job) { return job.take_values(); });
   }
 
   template <class F, std::ranges::input_range Range>
     requires pools::detail::PoolFunction<F>
-  auto map_outcomes(F fn, const Range& inputs, std::optional<std::size_t> chunksize = std::nullopt) {
-    return run_map<false>(fn, inputs, chunksize, [](auto& job) { return job.take_outcomes(); });
+  auto map_outcomes(F fn, const Range& inputs, std::optional<std::size_t> chunksize = std::nullopt,
+                    std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
+    return run_map<false>(fn, inputs, chunksize, timeout, [](auto& job) { return job.take_outcomes(); });
   }
 
   template <class F, std::ranges::input_range Range>
     requires pools::detail::PoolFunction<F>
-  auto starmap(F fn, const Range& inputs, std::optional<std::size_t> chunksize = std::nullopt) {
-    return run_map<true>(fn, inputs, chunksize, [](auto& job) { return job.take_values(); });
+  auto starmap(F fn, const Range& inputs, std::optional<std::size_t> chunksize = std::nullopt,
+               std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
+    return run_map<true>(fn, inputs, chunksize, timeout, [](auto& job) { return job.take_values(); });
   }
 
   template <class F, std::ranges::input_range Range>
     requires pools::detail::PoolFunction<F>
-  auto starmap_outcomes(F fn, const Range& inputs, std::optional<std::size_t> chunksize = std::nullopt) {
-    return run_map<true>(fn, inputs, chunksize, [](auto& job) { return job.take_outcomes(); });
+  auto starmap_outcomes(F fn, const Range& inputs, std::optional<std::size_t> chunksize = std::nullopt,
+                        std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
+    return run_map<true>(fn, inputs, chunksize, timeout, [](auto& job) { return job.take_outcomes(); });
   }
 
   /// Lazy and ordered; `window` chunks at most in flight or unread (0: 4 x workers).
@@ -323,25 +328,29 @@ class PoolBase {
   }
 
   template <bool Star, class F, class Range, class Take>
-  auto run_map(F fn, const Range& inputs, std::optional<std::size_t> chunksize, Take take) {
+  auto run_map(F fn, const Range& inputs, std::optional<std::size_t> chunksize,
+               std::optional<std::chrono::nanoseconds> timeout, Take take) {
     using T = std::ranges::range_value_t<Range>;
     static_assert(Encodable<T>, "map: the input type needs a codec (see codec.hpp)");
     using Job = pools::detail::MapJob<F, T, Star>;
     static_assert(Encodable<typename Job::R>, "map: the result type needs a codec (see codec.hpp)");
     if (chunksize && *chunksize == 0) throw std::invalid_argument("map: chunksize must be at least 1 (got 0)");
+    std::optional<Deadline> deadline;
+    if (timeout) deadline = pools::detail::checked_deadline(*timeout, "map");
     check_open();
     if constexpr (std::ranges::contiguous_range<const Range> && std::ranges::sized_range<const Range>) {
       const std::span<const T> items(std::ranges::data(inputs), std::ranges::size(inputs));
-      return take(*run_map_span<Job>(fn, items, chunksize));
+      return take(*run_map_span<Job>(fn, items, chunksize, deadline));
     } else {
       const std::vector<T> copy(std::ranges::begin(inputs), std::ranges::end(inputs));
-      return take(*run_map_span<Job>(fn, std::span<const T>(copy), chunksize));
+      return take(*run_map_span<Job>(fn, std::span<const T>(copy), chunksize, deadline));
     }
   }
 
   // Runs the job to completion; returns it (its results are taken by the caller).
   template <class Job, class F, class T>
-  std::shared_ptr<Job> run_map_span(F fn, std::span<const T> items, std::optional<std::size_t> chunksize) {
+  std::shared_ptr<Job> run_map_span(F fn, std::span<const T> items, std::optional<std::size_t> chunksize,
+                                    std::optional<Deadline> deadline) {
     auto job = std::make_shared<Job>(fn, items, chunksize.value_or(default_chunksize(items.size())));
     struct Cancel {
       Job& job;
@@ -350,7 +359,11 @@ class PoolBase {
     if (items.empty()) return job;
     core_->add_job(job);
     auto done = [&job] { return job->done(); };
-    (void)core_->drive_until(pools::detail::DonePredicate(done), std::nullopt);
+    if (!core_->drive_until(pools::detail::DonePredicate(done), deadline)) {
+      // Cancel (above) drops what was not sent; chunks already queued in the
+      // workers still run, into a job nobody reads.
+      throw WaitTimedOut("map: not every result was in within the timeout");
+    }
     return job;
   }
 
