@@ -12,6 +12,7 @@ namespace mpkit::cli {
 [[nodiscard]] Command ipc_command();
 [[nodiscard]] Command counter_command();
 [[nodiscard]] Command array_command();
+[[nodiscard]] Command pool_command();
 [[nodiscard]] Command run_command();
 
 }  // namespace mpkit::cli

@@ -1,0 +1,248 @@
+// `mpkit pool`: what a pool task costs, how a CPU-bound map scales with the
+// workers, the chunksize sweep and the chunks sawtooth (run_pool_experiment),
+// with Python's multiprocessing.Pool measured in the same run
+// (run_python_pool_baseline) for the targets' ratios.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "commands/commands.hpp"
+#include "experiment_command.hpp"
+#include "mpkit/ipc/machine.hpp"
+#include "mpkit/pools/pool_experiment.hpp"
+#include "mpkit/pools/python_baseline.hpp"
+#include "options.hpp"
+#include "output/format.hpp"
+
+namespace mpkit::cli {
+namespace {
+
+struct PoolOptions {
+  ExperimentOptions common;
+  PoolExperimentConfig config;
+  bool no_python = false;
+};
+
+std::string text_param(const Measurement& row, std::string_view key) {
+  const ParamValue* value = find_param(row, key);
+  return value != nullptr ? param_text(*value) : std::string();
+}
+
+std::vector<Measurement> part(const std::vector<Measurement>& rows, std::string_view name) {
+  std::vector<Measurement> out;
+  std::copy_if(rows.begin(), rows.end(), std::back_inserter(out),
+               [&](const Measurement& row) { return text_param(row, "part") == name; });
+  return out;
+}
+
+std::optional<double> metric_where(const std::vector<Measurement>& rows, std::string_view variant,
+                                   std::string_view part_name, std::string_view chunksize,
+                                   std::string_view metric, unsigned workers = 0) {
+  for (const Measurement& row : rows) {
+    if (row.variant != variant || !row.correct || text_param(row, "part") != part_name) continue;
+    if (!chunksize.empty() && text_param(row, "chunksize") != chunksize) continue;
+    if (workers != 0 && row.workers != workers) continue;
+    if (const auto value = find_metric(row, metric)) return value;  // the first (smallest) input
+  }
+  return std::nullopt;
+}
+
+std::string verdict(bool met) { return met ? "met" : "MISSED"; }
+
+std::vector<std::string> notes(const std::vector<Measurement>& rows, const std::string& python) {
+  std::vector<std::string> out;
+  if (!python.empty()) out.push_back("python baseline: " + python);
+  for (const char* chunksize : {"1", "default"}) {
+    const double target = std::string_view(chunksize) == "1" ? 20.0 : 10.0;
+    const auto mine = metric_where(rows, "process", "overhead", chunksize, "tasks_per_s");
+    const auto theirs = metric_where(rows, "python", "overhead", chunksize, "tasks_per_s");
+    const auto threads = metric_where(rows, "thread", "overhead", chunksize, "tasks_per_s");
+    if (mine && theirs && *theirs > 0) {
+      out.push_back(fmt::format(
+          "target no-op, chunksize {}: ProcessPool {} vs Python Pool.map {} = {:.1f}x (target >= "
+          "{:.0f}x: {}){}",
+          chunksize, format_metric("tasks_per_s", *mine), format_metric("tasks_per_s", *theirs),
+          *mine / *theirs, target, verdict(*mine / *theirs >= target),
+          threads ? fmt::format("; ThreadPool {}", format_metric("tasks_per_s", *threads)) : ""));
+    }
+  }
+  if (const auto start = metric_where(rows, "process", "startup", "", "start_join_us_p50")) {
+    const auto python_start = metric_where(rows, "python", "startup", "", "start_join_us_p50");
+    out.push_back(fmt::format("target start to join of a 2-worker ProcessPool <= 1 ms: {:.0f} us "
+                              "({}){}",
+                              *start, verdict(*start <= 1000),
+                              python_start ? fmt::format("; Python {:.0f} us", *python_start) : ""));
+  }
+  if (const auto speedup = metric_where(rows, "process", "sweep", "", "speedup", 2)) {
+    out.push_back(fmt::format("target CPU-bound speedup at 2 workers >= 1.85x over serial: {:.2f}x "
+                              "({})",
+                              *speedup, verdict(*speedup >= 1.85)));
+  }
+  for (const Measurement& row : rows) {
+    if (!row.correct && !(row.variant == "python" && !python.empty() && row.repeats == 0)) {
+      out.push_back(fmt::format("WARNING: {} {} (workers {}) is incorrect or did not run ({} runs "
+                                "completed)",
+                                row.variant, text_param(row, "part"), row.workers, row.repeats));
+    }
+  }
+  return out;
+}
+
+ExperimentReport pool_report(const PoolExperimentConfig& config, bool with_python,
+                             Progress& progress) {
+  const auto start = std::chrono::steady_clock::now();
+  ExperimentReport report;
+  report.name = "pool";
+  report.rows = run_pool_experiment(config, [&](std::string_view step) { progress.update(step); });
+  const bool overhead = config.parts.empty() || std::find(config.parts.begin(), config.parts.end(),
+                                                          "overhead") != config.parts.end();
+  std::string python;
+  if (with_python && overhead) {
+    progress.update("python multiprocessing.Pool baseline");
+    PythonBaselineConfig baseline;
+    baseline.repeats = config.repeats;
+    baseline.workers = config.overhead_workers;
+    baseline.startup_runs = std::min(config.startup_runs, 10u);
+    PythonBaseline measured = run_python_pool_baseline(baseline);
+    python = measured.error.empty() ? measured.version : "not measured: " + measured.error;
+    report.rows.insert(report.rows.end(), measured.rows.begin(), measured.rows.end());
+  }
+  report.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.summary = fmt::format("ProcessPool beside ThreadPool{}: {} repeats, {} cores available (nproc)",
+                               with_python ? " and Python's multiprocessing.Pool" : "",
+                               config.repeats, machine_info().cores_available);
+  std::vector<std::string> words = {"mpkit", "pool", "--repeat", std::to_string(config.repeats)};
+  if (!config.parts.empty()) {
+    std::string parts;
+    for (const std::string& p : config.parts) parts += (parts.empty() ? "" : ",") + p;
+    words.insert(words.end(), {"--parts", parts});
+  }
+  words.insert(words.end(), {"--range", fmt::format("{}:{}", config.range_begin, config.range_end)});
+  if (config.shuffle) words.emplace_back("--shuffle");
+  if (!with_python) words.emplace_back("--no-python");
+  report.command_line = command_line(words);
+
+  const RowColumns speed{{{"inputs", "inputs"}, {"chunksize", "chunksize"}}, {{"tasks_per_s", "tasks/s"}}};
+  const RowColumns scaling{{{"chunksize", "chunksize"}, {"chunks", "chunks"}},
+                           {{"speedup", "speedup"}, {"efficiency", "efficiency"}, {"primes", "primes"}}};
+  if (auto rows = part(report.rows, "overhead"); !rows.empty()) {
+    report.tables.push_back({"Per-task overhead: a no-op mapped over the inputs", rows_table(rows, speed)});
+  }
+  if (auto rows = part(report.rows, "startup"); !rows.empty()) {
+    report.tables.push_back({"Start to join of a 2-worker pool, no task",
+                             rows_table(rows, {{}, {{"start_join_us_p50", "median us"}}})});
+  }
+  const std::string range = fmt::format("[{}, {})", config.range_begin, config.range_end);
+  if (auto rows = part(report.rows, "sweep"); !rows.empty()) {
+    report.tables.push_back({"Pool-size sweep: trial division over " + range +
+                                 ", default chunksize (workers above the cores oversubscribe)",
+                             rows_table(rows, scaling)});
+  }
+  if (auto rows = part(report.rows, "chunksize"); !rows.empty()) {
+    report.tables.push_back({"Chunksize sweep over " + range, rows_table(rows, scaling)});
+  }
+  if (auto rows = part(report.rows, "chunks"); !rows.empty()) {
+    report.tables.push_back({"Number of chunks (chunksize = len / chunks): minima at multiples of "
+                             "the workers",
+                             rows_table(rows, scaling)});
+  }
+  report.notes = notes(report.rows, python);
+  return report;
+}
+
+}  // namespace
+
+Command pool_command() {
+  Command command;
+  command.name = "pool";
+  command.summary = "Measure pool task overhead, pool-size scaling and chunksizes (vs Python)";
+  command.setup = [](CLI::App& sub) -> Action {
+    auto options = std::make_shared<PoolOptions>();
+    add_experiment_options(sub, options->common);
+    auto& config = options->config;
+    std::string parts_help = "parts to run, comma-separated (default: all:";
+    for (const std::string_view p : pool_experiment_parts()) parts_help += " " + std::string(p);
+    sub.add_option("--parts", config.parts, parts_help + ")")->delimiter(',')->type_name("LIST");
+    sub.add_option("--overhead-inputs", config.overhead_inputs,
+                   "no-op inputs per overhead run, comma-separated")
+        ->delimiter(',')
+        ->type_name("LIST")
+        ->capture_default_str();
+    sub.add_option("--workers", config.sweep_workers,
+                   "pool sizes of the sweep, comma-separated (default: 1 .. 2 x cores)")
+        ->delimiter(',')
+        ->type_name("LIST");
+    sub.add_option("--chunksizes", config.chunksizes,
+                   "chunksizes of the chunksize sweep (0 = Python's default)")
+        ->delimiter(',')
+        ->type_name("LIST")
+        ->capture_default_str();
+    sub.add_option("--max-chunks", config.max_chunks, "the chunks sawtooth runs 1 .. this")
+        ->check(whole_number_in(1, 4096))
+        ->capture_default_str();
+    sub.add_option_function<std::string>(
+           "--range",
+           [&config](const std::string& text) {
+             const auto colon = text.find(':');
+             if (colon == std::string::npos) throw CLI::ValidationError("--range", "expected BEGIN:END");
+             config.range_begin = std::stoull(text.substr(0, colon));
+             config.range_end = std::stoull(text.substr(colon + 1));
+           },
+           "candidates of the CPU-bound map, BEGIN:END (default: range B, 100000000:100100000)")
+        ->type_name("BEGIN:END");
+    sub.add_flag("--shuffle", config.shuffle,
+                 std::string("shuffle the candidates so cheap and expensive ones mix"));
+    sub.add_flag("--no-python", options->no_python,
+                 std::string("skip Python's multiprocessing.Pool baseline"));
+    sub.footer(
+        "Parts (EXPERIMENTS.md sections 2 and 7; issue 4):\n"
+        "  overhead   a no-op mapped over --overhead-inputs items at chunksize 1 and the default\n"
+        "             (ceil(n / (4 x workers)), Python's), 2 workers: ProcessPool, ThreadPool and\n"
+        "             Python's multiprocessing.Pool (python3, measured in this run), tasks/s\n"
+        "  sweep      trial division over --range on 1 .. 2 x cores workers: seconds, speedup\n"
+        "             and efficiency against serial (the oversubscribed points included)\n"
+        "  chunksize  the same map at each of --chunksizes\n"
+        "  chunks     chunksize = len / k for k = 1 .. --max-chunks: the sawtooth\n"
+        "  startup    construct, close and join a 2-worker pool (and Python's Pool(2))\n"
+        "Every row is checked against the serial answer (ok = NO otherwise). The notes give the\n"
+        "targets as ratios measured in this run (met / MISSED).\n"
+        "\n"
+        "Examples:\n"
+        "  mpkit pool\n"
+        "  mpkit pool --parts overhead,startup --repeat 9\n"
+        "  mpkit pool --parts sweep --workers 1,2,3,4 --shuffle --json pool.jsonl\n");
+    return [options](const std::vector<std::string>& /*argv*/) {
+      options->config.repeats = options->common.repeat;
+      try {
+        validate_pool_experiment_config(options->config);
+      } catch (const std::invalid_argument& error) {
+        throw UsageError(error.what());
+      }
+      return run_experiment_command("pool", options->common, [&](Progress& progress) {
+        return pool_report(options->config, !options->no_python, progress);
+      });
+    };
+  };
+  command.quick = [](const SuiteContext& context) {
+    PoolExperimentConfig config;
+    config.repeats = context.repeat ? *context.repeat : 3;
+    config.overhead_inputs = {100'000};
+    config.chunksizes = {0, 1, 10, 100, 1000, 10000};
+    config.max_chunks = 8;
+    config.startup_runs = 10;
+    return pool_report(config, true, *context.progress);
+  };
+  return command;
+}
+
+}  // namespace mpkit::cli
