@@ -752,9 +752,22 @@ class ByteRingOf {
   QueueStatus push(const T& v) { return ring_.push(std::as_bytes(std::span(&v, 1))); }
   QueueStatus try_push(const T& v) { return ring_.try_push(std::as_bytes(std::span(&v, 1))); }
   QueueStatus push_until(const T& v, Deadline d) { return ring_.push_until(std::as_bytes(std::span(&v, 1)), d); }
-  QueueStatus pop(T& out) { return checked(ring_.pop(buffer(out), size_)); }
-  QueueStatus try_pop(T& out) { return checked(ring_.try_pop(buffer(out), size_)); }
-  QueueStatus pop_until(T& out, Deadline d) { return checked(ring_.pop_until(buffer(out), size_, d)); }
+  // The size lives on the caller's stack: several consumer threads share one adapter.
+  QueueStatus pop(T& out) {
+    std::size_t size = 0;
+    const QueueStatus status = ring_.pop(buffer(out), size);  // before reading size
+    return checked(status, size);
+  }
+  QueueStatus try_pop(T& out) {
+    std::size_t size = 0;
+    const QueueStatus status = ring_.try_pop(buffer(out), size);  // before reading size
+    return checked(status, size);
+  }
+  QueueStatus pop_until(T& out, Deadline d) {
+    std::size_t size = 0;
+    const QueueStatus status = ring_.pop_until(buffer(out), size, d);  // before reading size
+    return checked(status, size);
+  }
   void close() noexcept { ring_.close(); }
   [[nodiscard]] bool is_closed() const noexcept { return ring_.is_closed(); }
   [[nodiscard]] std::size_t size_guess() const noexcept { return ring_.size_guess(); }
@@ -766,13 +779,12 @@ class ByteRingOf {
  private:
   explicit ByteRingOf(ByteRing ring) : ring_(std::move(ring)) {}
   static std::span<std::byte> buffer(T& out) { return std::as_writable_bytes(std::span(&out, 1)); }
-  QueueStatus checked(QueueStatus status) const {
-    if (status == QueueStatus::kOk && size_ != sizeof(T)) throw std::runtime_error("ByteRingOf: wrong size");
+  static QueueStatus checked(QueueStatus status, std::size_t size) {
+    if (status == QueueStatus::kOk && size != sizeof(T)) throw std::runtime_error("ByteRingOf: wrong size");
     return status;
   }
 
   ByteRing ring_;
-  std::size_t size_ = 0;
 };
 
 /// A 64-byte payload whose every word depends on the key: a torn copy shows.
