@@ -366,6 +366,19 @@ TEST(ByteRingTest, TimedPushAndPopTimeOutNotBeforeTheDeadline) {
     EXPECT_TRUE(is_message(out, 1, 40));
     ASSERT_EQ(ring.pop_until(out, Clock::now() + 10s), QueueStatus::kOk);
     EXPECT_TRUE(is_message(out, 3, 8));
+    // The relative forms: the same, and a huge timeout means "forever", not overflow.
+    start = Clock::now();
+    EXPECT_EQ(ring.pop_for(out, 20ms), QueueStatus::kTimedOut);
+    EXPECT_GE(Clock::now() - start, 20ms);
+    std::array<std::byte, 8> small{};
+    std::size_t size = 0;
+    EXPECT_EQ(ring.pop_for(small, size, 1ms), QueueStatus::kTimedOut);
+    ASSERT_EQ(ring.push_for(bytes_of(message_for(4, 50)), std::chrono::hours::max()), QueueStatus::kOk);
+    start = Clock::now();
+    EXPECT_EQ(ring.push_for(bytes_of(message_for(5, 1)), 20ms), QueueStatus::kTimedOut);  // 56 + 16 > 64
+    EXPECT_GE(Clock::now() - start, 20ms);
+    ASSERT_EQ(ring.pop_for(out, std::chrono::hours::max()), QueueStatus::kOk);
+    EXPECT_TRUE(is_message(out, 4, 50));
   }
 }
 

@@ -135,6 +135,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -147,6 +148,7 @@
 #include "mpkit/ipc/detail/ring_common.hpp"
 #include "mpkit/ipc/detail/ring_registry.hpp"
 #include "mpkit/ipc/detail/ring_wait.hpp"
+#include "mpkit/ipc/detail/spin.hpp"
 #include "mpkit/ipc/layout.hpp"
 #include "mpkit/ipc/mutex.hpp"
 #include "mpkit/ipc/queue.hpp"
@@ -266,6 +268,12 @@ class ByteRing {
   [[nodiscard]] QueueStatus push_until(std::span<const std::byte> message, Deadline deadline) {
     return push_until(message, std::optional<Deadline>(deadline));
   }
+  /// push_until for a relative timeout (saturating: a huge one waits forever).
+  template <class Rep, class Period>
+  [[nodiscard]] QueueStatus push_for(std::span<const std::byte> message,
+                                     const std::chrono::duration<Rep, Period>& timeout) {
+    return push_until(message, detail::deadline_in(timeout));
+  }
   [[nodiscard]] QueueStatus push_until(std::span<const std::byte> message, std::optional<Deadline> deadline) {
     check_message_size(message.size());
     const std::uint64_t need = detail::byte_record_bytes(message.size());
@@ -299,6 +307,10 @@ class ByteRing {
   [[nodiscard]] QueueStatus pop_until(std::vector<std::byte>& out, std::optional<Deadline> deadline) {
     return pop_until_any(VectorSink{&out}, deadline);
   }
+  template <class Rep, class Period>
+  [[nodiscard]] QueueStatus pop_for(std::vector<std::byte>& out, const std::chrono::duration<Rep, Period>& timeout) {
+    return pop_until(out, detail::deadline_in(timeout));
+  }
 
   /// The same into a caller's buffer, without allocating: on kOk, `size` is
   /// the message's length and buffer[0, size) holds it. A message longer
@@ -313,6 +325,11 @@ class ByteRing {
   }
   [[nodiscard]] QueueStatus pop_until(std::span<std::byte> buffer, std::size_t& size, Deadline deadline) {
     return pop_until_any(SpanSink{buffer, &size}, deadline);
+  }
+  template <class Rep, class Period>
+  [[nodiscard]] QueueStatus pop_for(std::span<std::byte> buffer, std::size_t& size,
+                                    const std::chrono::duration<Rep, Period>& timeout) {
+    return pop_until(buffer, size, detail::deadline_in(timeout));
   }
 
   /// The length of the message a pop would return now, or nullopt if the
