@@ -176,6 +176,7 @@ TEST(PoolFaults, RandomSigkillsDuringALongMapLoseAndDuplicateNothing) {
     EXPECT_LE(died, kills) << "a kill fails at most the one task its worker held";
     EXPECT_EQ(kills, kills_wanted);
     EXPECT_GT(values, items / 2);
+    EXPECT_GT(pool.stats().redispatched, 0U) << "chunks queued behind a killed worker went to others";
     RecordProperty("kills", kills);
     RecordProperty("worker_died", died);
   }
