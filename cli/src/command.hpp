@@ -8,6 +8,7 @@
 // which `mpkit run` calls. Giving a command `quick` is all it takes to put
 // it in the suite.
 
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -29,6 +30,7 @@ using Action = std::function<int(const std::vector<std::string>& argv)>;
 struct SuiteContext {
   std::optional<unsigned> repeat;  ///< `mpkit run --repeat N`: overrides the quick default
   Progress* progress = nullptr;    ///< never null; prefix already set to "<name>: "
+  std::filesystem::path out_dir;   ///< the suite's output directory (plots go there)
 };
 
 struct Command {

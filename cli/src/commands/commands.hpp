@@ -11,6 +11,7 @@ namespace mpkit::cli {
 [[nodiscard]] Command sync_command();
 [[nodiscard]] Command ipc_command();
 [[nodiscard]] Command counter_command();
+[[nodiscard]] Command contention_command();
 [[nodiscard]] Command array_command();
 [[nodiscard]] Command pool_command();
 [[nodiscard]] Command run_command();

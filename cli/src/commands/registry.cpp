@@ -13,6 +13,7 @@ const std::vector<Command>& all_commands() {
       sync_command(),
       ipc_command(),
       counter_command(),
+      contention_command(),
       pool_command(),
       array_command(),
       run_command(),

@@ -154,6 +154,7 @@ int run_suite(const RunOptions& options, const std::vector<std::string>& argv) {
     SuiteContext context;
     if (options.repeat != 0) context.repeat = options.repeat;
     context.progress = &progress;
+    context.out_dir = dir;
     Outcome outcome{std::nullopt, command->name, {}};
     // One experiment failing must not cost the others their results.
     try {
