@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -22,6 +23,7 @@
 #include "mpkit/pools/python_baseline.hpp"
 #include "options.hpp"
 #include "output/format.hpp"
+#include "output/plot.hpp"
 
 namespace mpkit::cli {
 namespace {
@@ -30,7 +32,27 @@ struct PoolOptions {
   ExperimentOptions common;
   PoolExperimentConfig config;
   bool no_python = false;
+  std::string plot_path;
 };
+
+// Speedup against the workers, beside the ideal (linear up to the cores,
+// flat past them).
+LinePlot sweep_plot(const std::vector<Measurement>& sweep, unsigned cores) {
+  LinePlot plot;
+  plot.title = "Pool-size sweep: speedup over serial vs worker processes";
+  plot.x_label = "worker processes";
+  plot.y_label = "speedup";
+  PlotSeries measured{"ProcessPool", {}};
+  PlotSeries ideal{"ideal", {}};
+  for (const Measurement& row : sweep) {
+    const auto speedup = find_metric(row, "speedup");
+    if (row.variant != "process" || !speedup) continue;
+    measured.points.emplace_back(row.workers, *speedup);
+    ideal.points.emplace_back(row.workers, std::min<double>(row.workers, cores));
+  }
+  plot.series = {std::move(measured), std::move(ideal)};
+  return plot;
+}
 
 std::string text_param(const Measurement& row, std::string_view key) {
   const ParamValue* value = find_param(row, key);
@@ -98,7 +120,7 @@ std::vector<std::string> notes(const std::vector<Measurement>& rows, const std::
 }
 
 ExperimentReport pool_report(const PoolExperimentConfig& config, bool with_python,
-                             Progress& progress) {
+                             const std::filesystem::path& plot_path, Progress& progress) {
   const auto start = std::chrono::steady_clock::now();
   ExperimentReport report;
   report.name = "pool";
@@ -119,7 +141,7 @@ ExperimentReport pool_report(const PoolExperimentConfig& config, bool with_pytho
   report.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   report.summary = fmt::format("ProcessPool beside ThreadPool{}: {} repeats, {} cores available (nproc)",
-                               with_python ? " and Python's multiprocessing.Pool" : "",
+                               with_python && overhead ? " and Python's multiprocessing.Pool" : "",
                                config.repeats, machine_info().cores_available);
   std::vector<std::string> words = {"mpkit", "pool", "--repeat", std::to_string(config.repeats)};
   if (!config.parts.empty()) {
@@ -157,6 +179,10 @@ ExperimentReport pool_report(const PoolExperimentConfig& config, bool with_pytho
                              rows_table(rows, scaling)});
   }
   report.notes = notes(report.rows, python);
+  if (const auto sweep = part(report.rows, "sweep"); !sweep.empty() && !plot_path.empty()) {
+    const auto why_not = write_png(sweep_plot(sweep, machine_info().cores_available), plot_path);
+    report.notes.push_back(why_not ? *why_not : "plot: " + plot_path.string());
+  }
   return report;
 }
 
@@ -204,6 +230,8 @@ Command pool_command() {
                  std::string("shuffle the candidates so cheap and expensive ones mix"));
     sub.add_flag("--no-python", options->no_python,
                  std::string("skip Python's multiprocessing.Pool baseline"));
+    sub.add_option("--plot", options->plot_path, "write a PNG of the sweep: speedup vs workers")
+        ->type_name("FILE");
     sub.footer(
         "Parts (EXPERIMENTS.md sections 2 and 7; issue 4):\n"
         "  overhead   a no-op mapped over --overhead-inputs items at chunksize 1 and the default\n"
@@ -220,7 +248,7 @@ Command pool_command() {
         "Examples:\n"
         "  mpkit pool\n"
         "  mpkit pool --parts overhead,startup --repeat 9\n"
-        "  mpkit pool --parts sweep --workers 1,2,3,4 --shuffle --json pool.jsonl\n");
+        "  mpkit pool --parts sweep --workers 1,2,3,4 --shuffle --plot sweep.png\n");
     return [options](const std::vector<std::string>& /*argv*/) {
       options->config.repeats = options->common.repeat;
       try {
@@ -229,7 +257,7 @@ Command pool_command() {
         throw UsageError(error.what());
       }
       return run_experiment_command("pool", options->common, [&](Progress& progress) {
-        return pool_report(options->config, !options->no_python, progress);
+        return pool_report(options->config, !options->no_python, options->plot_path, progress);
       });
     };
   };
@@ -240,7 +268,9 @@ Command pool_command() {
     config.chunksizes = {0, 1, 10, 100, 1000, 10000};
     config.max_chunks = 8;
     config.startup_runs = 10;
-    return pool_report(config, true, *context.progress);
+    const std::filesystem::path plot =
+        context.out_dir.empty() ? std::filesystem::path() : context.out_dir / "pool_sweep.png";
+    return pool_report(config, true, plot, *context.progress);
   };
   return command;
 }
