@@ -85,8 +85,11 @@ std::vector<std::string> notes(const std::vector<Measurement>& rows) {
     for (const Measurement& row : rows) {
       const auto rate = find_metric(row, "increments_per_s");
       if (row.variant == "atomic" || !row.correct || !rate || *rate <= 0) continue;
-      out.push_back(fmt::format("{}: {} = {:.1f}x slower than atomic", row.variant,
-                                format_metric("increments_per_s", *rate), *atomic_rate / *rate));
+      const bool slower = *rate <= *atomic_rate;
+      out.push_back(fmt::format("{}: {} = {:.1f}x {} than atomic", row.variant,
+                                format_metric("increments_per_s", *rate),
+                                slower ? *atomic_rate / *rate : *rate / *atomic_rate,
+                                slower ? "slower" : "faster"));
     }
   }
   return out;
