@@ -58,8 +58,8 @@ namespace {
 
 constexpr std::uint64_t kPoolMagic = 0x6d706b2d706f6f6cULL;  // "mpk-pool"
 constexpr std::uint32_t kPoolLayoutVersion = 1;
-// A worker may hold this many items queued before it is passed over, unless
-// it holds fewer than two chunks (so large chunks still pipeline).
+// A worker may hold this many items queued before it is passed over; a
+// worker with nothing in flight always gets the next chunk.
 constexpr std::size_t kInflightItems = 1024;
 
 struct PoolControl {
@@ -559,7 +559,11 @@ struct PoolCore::Impl {
       for (std::size_t i = 0; i < count; ++i) {
         Worker& w = workers[(cursor + i) % count];
         if (!w.alive || !w.outbox.empty()) continue;
-        if (w.inflight.size() >= 2 && w.inflight_items >= kInflightItems) continue;
+        // Small chunks pipeline (up to kInflightItems queued per worker, so a
+        // worker never waits for the parent); a large chunk waits until its
+        // worker is free, so the last chunks go to whoever finishes first
+        // (Python's shared-queue balance) at the cost of one hand-off per chunk.
+        if (!w.inflight.empty() && w.inflight_items >= kInflightItems) continue;
         auto next = next_chunk();
         if (!next) return any;
         send(w, std::move(next->first), next->second);
