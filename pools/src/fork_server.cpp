@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -67,7 +68,9 @@ void send_report(int fd, const LaunchReport& report, Notify notify, void* contex
   ::signal(SIGCHLD, SIG_DFL);
   ::signal(SIGINT, SIG_IGN);
   ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
-  ::_exit(entry(context, slot));  // worker_main catches everything (DESIGN.md rule 4)
+  const int code = entry(context, slot);  // worker_main catches everything (DESIGN.md rule 4)
+  std::fflush(nullptr);                   // what the tasks printed; _exit skips stdio
+  ::_exit(code);
 }
 
 // The zygote's loop; returns its exit code.

@@ -299,6 +299,36 @@ TEST(PoolFaults, WorkersIgnoreSigint) {
   expect_no_children_and_no_segments();
 }
 
+TEST(PoolLifecycle, WhatTasksPrintIsFlushedWhenWorkersLeave) {
+  char path[] = "/tmp/mpkit_pool_stdout_XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  std::fflush(stdout);
+  const int saved = ::dup(STDOUT_FILENO);
+  ::dup2(fd, STDOUT_FILENO);  // the workers inherit it (the pool is built after this)
+  {
+    mpkit::ProcessPool pool(with_workers(2));
+    (void)pool.map([](int x) {
+      std::printf("task %d;", x);  // no newline: stays in the worker's stdio buffer
+      return x;
+    }, std::views::iota(0, 4), 1);
+    pool.close();
+    EXPECT_TRUE(pool.join(10s));
+  }
+  std::fflush(stdout);
+  ::dup2(saved, STDOUT_FILENO);
+  ::close(saved);
+  std::string text;
+  char buffer[256];
+  ::lseek(fd, 0, SEEK_SET);
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
+  ::close(fd);
+  ::unlink(path);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_NE(text.find("task " + std::to_string(i) + ";"), std::string::npos) << text;
+  }
+}
+
 TEST(PoolFaults, AParentKilledTakesItsWorkersWithIt) {
   struct Pids {
     std::atomic<int> count;
