@@ -5,8 +5,20 @@
 //
 // Protocol (an "eventcount", one per direction: consumers waiting for items,
 // producers waiting for room)
-//   - A waiter first spins (detail::spin_until, ~2.5 µs): a hand-off about to
-//     happen costs ~40 ns, a futex wake ~20 µs (NOTES.md).
+//   - A waiter first spins (detail::spin_until, ~2.5 µs to start with): a
+//     hand-off about to happen costs ~40 ns, a futex wake ~20 µs (NOTES.md).
+//   - The spin adapts, per thread. A fixed short spin has a stable slow
+//     state: in a ping-pong where both sides once parked, each reply comes
+//     a wake-up (~20-30 µs) after the request, longer than the spin, so both
+//     sides park on every message and a round trip costs two wake-ups (~32
+//     us measured here, against ~0.5 us spinning). So a waiter that parked
+//     and was woken with its condition true within kShortPark doubles its
+//     spin budget (up to kMaxRingSpin pauses, ~80 us here): after a few
+//     round trips one side outlasts the other's wake-up, both stay awake,
+//     and the round trip falls to a cache-line hand-off. A park that lasted
+//     longer (an idle queue) or a slice spent asleep halves it again, down
+//     to kSpinLimit; so an idle waiter burns at most one short spin per
+//     wake-up.
 //   - Then it parks: waiters += 1; seq_cst fence; s = seq; re-checks its
 //     condition; futex_wait(seq, s) for at most one slice.
 //   - The other side, after publishing (a release store of an index or a
@@ -62,6 +74,24 @@ namespace mpkit::detail {
 
 /// How long a parked ring waiter sleeps before it checks its peers are alive.
 inline constexpr std::chrono::milliseconds kRingWaitSlice{4};
+
+/// The adaptive spin (see the file comment): a park that ends this soon
+/// means the peer is busy and a longer spin would have caught it.
+inline constexpr std::chrono::microseconds kShortPark{200};
+/// The most pauses a ring waiter spins before parking (~80 us here).
+inline constexpr int kMaxRingSpin = kSpinLimit * 32;
+
+/// This thread's current spin budget, in pauses. Process-local (inherited,
+/// harmlessly, by fork); thread_local so waiters never share a hot word.
+inline thread_local int t_ring_spin = kSpinLimit;
+
+inline void adapt_ring_spin(Clock::duration parked) noexcept {
+  if (parked < kShortPark) {
+    t_ring_spin = t_ring_spin * 2 > kMaxRingSpin ? kMaxRingSpin : t_ring_spin * 2;
+  } else {
+    t_ring_spin = t_ring_spin / 2 < kSpinLimit ? kSpinLimit : t_ring_spin / 2;
+  }
+}
 
 struct alignas(kCacheLineSize) RingGate {
   std::atomic<std::uint32_t> seq{0};      // futex word: bumped on every wake
@@ -148,7 +178,8 @@ template <class Ready, class OnIdleSlice>
 [[nodiscard]] std::optional<QueueStatus> park_until(RingGate& gate, Ready&& ready,
                                                     std::optional<Deadline> deadline,
                                                     OnIdleSlice&& on_idle_slice) {
-  if (spin_until(ready, Poll::kBackingOff)) return std::nullopt;
+  if (spin_until(ready, Poll::kBackingOff, t_ring_spin)) return std::nullopt;
+  std::optional<Deadline> parked_since;  // the first futex_wait of this episode
   for (;;) {
     // seq_cst RMW, then (normal builds) the heavy barrier pairing with the
     // publisher's light one: our registration is ordered before the re-check.
@@ -165,8 +196,12 @@ template <class Ready, class OnIdleSlice>
     if (deadline && now >= *deadline) return QueueStatus::kTimedOut;
     Deadline wake_at = now + kRingWaitSlice;
     if (deadline && *deadline < wake_at) wake_at = *deadline;
+    if (!parked_since) parked_since = now;
     const FutexWaitResult result = futex_wait(gate.seq, observed, wake_at);
-    if (ready()) return std::nullopt;
+    if (ready()) {
+      adapt_ring_spin(Clock::now() - *parked_since);
+      return std::nullopt;
+    }
     if (result == FutexWaitResult::kTimedOut && !(deadline && Clock::now() >= *deadline)) {
       if (std::optional<QueueStatus> verdict = on_idle_slice()) return verdict;
     }

@@ -50,13 +50,13 @@ enum class Poll {
   kBackingOff,
 };
 
-/// Polls `ready()` until it holds (true) or kSpinLimit pauses are spent
-/// (false: the caller parks).
+/// Polls `ready()` until it holds (true) or `limit` pauses (kSpinLimit
+/// unless the caller adapts it) are spent (false: the caller parks).
 template <class Ready>
-[[nodiscard]] bool spin_until(Ready&& ready, Poll poll = Poll::kEveryPause) noexcept(
-    noexcept(ready())) {
+[[nodiscard]] bool spin_until(Ready&& ready, Poll poll = Poll::kEveryPause,
+                              int limit = kSpinLimit) noexcept(noexcept(ready())) {
   const int max_gap = poll == Poll::kBackingOff ? 16 : 1;
-  for (int spent = 0, gap = 1; spent < kSpinLimit; spent += gap) {
+  for (int spent = 0, gap = 1; spent < limit; spent += gap) {
     if (ready()) return true;
     for (int i = 0; i < gap; ++i) cpu_relax();
     if (gap < max_gap) gap *= 2;
