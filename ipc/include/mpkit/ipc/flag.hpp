@@ -11,8 +11,8 @@
 //   can sleep
 //                  until set (futex_flag.hpp); models WaitableFlag too
 //   RedisFlag      GET/SET of a key on a Redis server (redis_flag_counter.hpp)
-//   (a Manager backend -- a request/response per call to a server process --
-//   fits the same concept: set/clear/is_set may throw on a dead server.)
+//   ManagerFlag    a request/response per call to a Manager server process
+//                  (manager_flag_counter.hpp); throws on a dead server
 //
 // Semantics shared by every backend
 //   - A new flag is clear. set() and clear() are idempotent; is_set() reports
