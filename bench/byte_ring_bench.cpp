@@ -37,12 +37,20 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "mpkit/ipc/byte_ring.hpp"
 #include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/shared_object.hpp"
 #include "mpkit/ipc/spsc_ring.hpp"
 
 namespace {
+
+using mpkit::bench::Progress;
+using mpkit::bench::wait_for;
+using mpkit::bench::set_rtt;
+using mpkit::bench::Pipe;
+using mpkit::bench::write_all;
+using mpkit::bench::read_all;
 
 using Clock = std::chrono::steady_clock;
 
@@ -59,26 +67,9 @@ std::size_t ring_bytes_for(std::size_t size) {
   return std::bit_ceil(std::max<std::size_t>(std::size_t{1} << 20, 8 * mpkit::detail::byte_record_bytes(size)));
 }
 
-// How far the peer has got, in shared memory.
-struct Progress {
-  std::atomic<std::uint64_t> popped{0};
-};
-
-void wait_for(const std::atomic<std::uint64_t>& counter, std::uint64_t target) {
-  while (counter.load(std::memory_order_acquire) < target) {
-    std::this_thread::yield();
-  }
-}
-
 void set_counters(benchmark::State& state, std::uint64_t per_iteration, std::size_t size) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * per_iteration));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * per_iteration * size));
-}
-
-// Mean round trip in ns over the whole run, as a plain counter.
-void set_rtt(benchmark::State& state, double total_seconds, int trips_per_iteration) {
-  const double trips = static_cast<double>(state.iterations()) * trips_per_iteration;
-  state.counters["rtt_ns"] = trips > 0 ? total_seconds * 1e9 / trips : 0.0;
 }
 
 // ---- ByteRing ----------------------------------------------------------------
@@ -227,45 +218,6 @@ void BM_SpscRingPingPong(benchmark::State& state) {
 }
 
 // ---- pipe baseline -------------------------------------------------------------
-
-struct Pipe {
-  int fds[2] = {-1, -1};
-  Pipe() {
-    if (::pipe(fds) != 0) throw std::runtime_error("pipe");
-  }
-  Pipe(const Pipe&) = delete;
-  Pipe& operator=(const Pipe&) = delete;
-  ~Pipe() { close_all(); }
-  void close_all() noexcept {
-    for (int& fd : fds) {
-      if (fd >= 0) ::close(fd);
-      fd = -1;
-    }
-  }
-};
-
-bool write_all(int fd, const void* data, std::size_t n) {
-  const auto* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
-bool read_all(int fd, void* data, std::size_t n) {
-  auto* p = static_cast<char*>(data);
-  while (n > 0) {
-    const ssize_t r = ::read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<std::size_t>(r);
-  }
-  return true;
-}
 
 // A frame: the payload's length (8 bytes), then the payload.
 std::vector<std::byte> frame_of(std::size_t size) {

@@ -31,6 +31,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "bench_support.hpp"
 #include "mpkit/ipc/manager.hpp"
 #include "mpkit/ipc/manager_flag_counter.hpp"
 #include "mpkit/ipc/manager_queue.hpp"
@@ -38,6 +39,11 @@
 #include "mpkit/ipc/shared_object.hpp"
 
 namespace {
+
+using mpkit::bench::Progress;
+using mpkit::bench::set_rtt;
+using mpkit::bench::write_all;
+using mpkit::bench::read_all;
 
 using Clock = std::chrono::steady_clock;
 
@@ -50,18 +56,9 @@ struct Bytes {
   std::uint64_t words[N / 8];
 };
 
-struct Progress {
-  std::atomic<std::uint64_t> popped{0};
-};
-
 std::string fresh_name(const char* prefix) {
   static int next = 0;
   return std::string(prefix) + "." + std::to_string(next++);
-}
-
-void set_rtt(benchmark::State& state, double total_seconds, int trips_per_iteration) {
-  const double trips = static_cast<double>(state.iterations()) * trips_per_iteration;
-  state.counters["rtt_ns"] = trips > 0 ? total_seconds * 1e9 / trips : 0.0;
 }
 
 template <class Call>
@@ -87,29 +84,6 @@ void BM_CounterRoundTrip(benchmark::State& state) {
   mpkit::ManagerServer server;
   auto counter = mpkit::ManagerCounter::create(server, "counter");
   time_round_trips(state, [&] { benchmark::DoNotOptimize(counter.increment()); });
-}
-
-bool write_all(int fd, const void* data, std::size_t n) {
-  const auto* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
-bool read_all(int fd, void* data, std::size_t n) {
-  auto* p = static_cast<char*>(data);
-  while (n > 0) {
-    const ssize_t r = ::read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<std::size_t>(r);
-  }
-  return true;
 }
 
 // The floor: the same request/reply shape with nothing but the kernel.

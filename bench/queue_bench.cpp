@@ -33,6 +33,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "mpkit/ipc/boost_message_queue.hpp"
 #include "mpkit/ipc/boost_spsc_queue.hpp"
 #include "mpkit/ipc/detail/spinning_boost_spsc.hpp"
@@ -43,6 +44,13 @@
 #include "mpkit/ipc/spsc_ring.hpp"
 
 namespace {
+
+using mpkit::bench::Progress;
+using mpkit::bench::wait_for;
+using mpkit::bench::set_rtt;
+using mpkit::bench::Pipe;
+using mpkit::bench::write_all;
+using mpkit::bench::read_all;
 
 using Clock = std::chrono::steady_clock;
 
@@ -57,23 +65,6 @@ struct Bytes {
 };
 using Item8 = Bytes<8>;
 using Item64 = Bytes<64>;
-
-// How far the peer has got, in shared memory.
-struct Progress {
-  std::atomic<std::uint64_t> popped{0};
-};
-
-void wait_for(const std::atomic<std::uint64_t>& counter, std::uint64_t target) {
-  while (counter.load(std::memory_order_acquire) < target) {
-    std::this_thread::yield();
-  }
-}
-
-// Mean round trip in ns over the whole run, as a plain counter.
-void set_rtt(benchmark::State& state, double total_seconds, int trips_per_iteration) {
-  const double trips = static_cast<double>(state.iterations()) * trips_per_iteration;
-  state.counters["rtt_ns"] = trips > 0 ? total_seconds * 1e9 / trips : 0.0;
-}
 
 // ---- rings ----------------------------------------------------------------
 
@@ -241,45 +232,6 @@ void BM_ManyThroughput(benchmark::State& state) {
 }
 
 // ---- pipe baseline --------------------------------------------------------
-
-struct Pipe {
-  int fds[2] = {-1, -1};
-  Pipe() {
-    if (::pipe(fds) != 0) throw std::runtime_error("pipe");
-  }
-  Pipe(const Pipe&) = delete;
-  Pipe& operator=(const Pipe&) = delete;
-  ~Pipe() { close_all(); }
-  void close_all() noexcept {
-    for (int& fd : fds) {
-      if (fd >= 0) ::close(fd);
-      fd = -1;
-    }
-  }
-};
-
-bool write_all(int fd, const void* data, std::size_t n) {
-  const auto* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
-bool read_all(int fd, void* data, std::size_t n) {
-  auto* p = static_cast<char*>(data);
-  while (n > 0) {
-    const ssize_t r = ::read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<std::size_t>(r);
-  }
-  return true;
-}
 
 // One write(2) per item: what a queue API over a pipe does (mp.Queue-like).
 template <class Item>

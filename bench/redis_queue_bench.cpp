@@ -23,6 +23,7 @@
 #include <string_view>
 #include <thread>
 
+#include "bench_support.hpp"
 #include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/redis_client.hpp"
 #include "mpkit/ipc/redis_queue.hpp"
@@ -30,6 +31,9 @@
 #include "mpkit/ipc/shared_object.hpp"
 
 namespace {
+
+using mpkit::bench::Progress;
+using mpkit::bench::set_rtt;
 
 using Clock = std::chrono::steady_clock;
 
@@ -43,10 +47,6 @@ struct Bytes {
 };
 using Item8 = Bytes<8>;
 using Item64 = Bytes<64>;
-
-struct Progress {
-  std::atomic<std::uint64_t> popped{0};
-};
 
 // One server for the whole binary, started on first use by the main thread.
 const std::string& server_url() {
@@ -63,11 +63,6 @@ std::string fresh_name() {
 // server and the consumer need (a round trip costs ~15 µs here anyway).
 void wait_for(const std::atomic<std::uint64_t>& counter, std::uint64_t target) {
   while (counter.load(std::memory_order_acquire) < target) std::this_thread::sleep_for(std::chrono::microseconds(50));
-}
-
-void set_rtt(benchmark::State& state, double total_seconds, int trips_per_iteration) {
-  const double trips = static_cast<double>(state.iterations()) * trips_per_iteration;
-  state.counters["rtt_ns"] = trips > 0 ? total_seconds * 1e9 / trips : 0.0;
 }
 
 // ---- RedisQueue -----------------------------------------------------------
