@@ -6,14 +6,15 @@
 
 #include <unistd.h>
 
-#include <benchmark/benchmark.h>
-
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <thread>
+
+#include <benchmark/benchmark.h>
 
 namespace mpkit::bench {
 
@@ -31,6 +32,29 @@ inline void wait_for(const std::atomic<std::uint64_t>& counter, std::uint64_t ta
 inline void set_rtt(benchmark::State& state, double total_seconds, int trips_per_iteration) {
   const double trips = static_cast<double>(state.iterations()) * trips_per_iteration;
   state.counters["rtt_ns"] = trips > 0 ? total_seconds * 1e9 / trips : 0.0;
+}
+
+/// Times `trips` round trips per benchmark iteration (for UseManualTime) and
+/// sets rtt_ns. `trip(i)` makes round trip i and returns false if it failed:
+/// the run is then skipped with `error`.
+template <class Trip>
+void time_round_trips(benchmark::State& state, int trips, Trip&& trip,
+                      const char* error = "ping-pong failed") {
+  double total_seconds = 0;
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < trips; ++i) {
+      if (!trip(i)) {
+        state.SkipWithError(error);
+        break;
+      }
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    total_seconds += seconds;
+    state.SetIterationTime(seconds);
+  }
+  set_rtt(state, total_seconds, trips);
 }
 
 /// A pipe whose ends close with it.

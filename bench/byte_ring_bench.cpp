@@ -21,8 +21,6 @@
 
 #include <unistd.h>
 
-#include <benchmark/benchmark.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -38,6 +36,8 @@
 #include <vector>
 
 #include "bench_support.hpp"
+#include <benchmark/benchmark.h>
+
 #include "mpkit/ipc/byte_ring.hpp"
 #include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/shared_object.hpp"
@@ -45,12 +45,12 @@
 
 namespace {
 
-using mpkit::bench::Progress;
-using mpkit::bench::wait_for;
-using mpkit::bench::set_rtt;
 using mpkit::bench::Pipe;
-using mpkit::bench::write_all;
+using mpkit::bench::Progress;
 using mpkit::bench::read_all;
+using mpkit::bench::time_round_trips;
+using mpkit::bench::wait_for;
+using mpkit::bench::write_all;
 
 using Clock = std::chrono::steady_clock;
 
@@ -58,13 +58,15 @@ constexpr int kRoundTrips = 20'000;
 
 // About 64 MiB per iteration, at most 2^20 messages.
 std::uint64_t messages_for(std::size_t size) {
-  return std::min<std::uint64_t>(std::uint64_t{1} << 20, (std::uint64_t{64} << 20) / std::max<std::size_t>(size, 1));
+  return std::min<std::uint64_t>(std::uint64_t{1} << 20,
+                                 (std::uint64_t{64} << 20) / std::max<std::size_t>(size, 1));
 }
 
 // 1 MiB, and room for at least 8 messages in flight. (With 64 KiB, 1 KiB
 // messages moved ~2.5 GB/s; with 1 MiB ~4.6 -- noisy, this VM, loaded.)
 std::size_t ring_bytes_for(std::size_t size) {
-  return std::bit_ceil(std::max<std::size_t>(std::size_t{1} << 20, 8 * mpkit::detail::byte_record_bytes(size)));
+  return std::bit_ceil(
+      std::max<std::size_t>(std::size_t{1} << 20, 8 * mpkit::detail::byte_record_bytes(size)));
 }
 
 void set_counters(benchmark::State& state, std::uint64_t per_iteration, std::size_t size) {
@@ -109,7 +111,8 @@ void BM_ByteRingThroughput(benchmark::State& state) {
     state.SetIterationTime(std::chrono::duration<double>(Clock::now() - start).count());
   }
   ring.close();
-  if (consumer.join(std::chrono::seconds(10)) != 0) state.SkipWithError("the consumer saw a wrong size");
+  if (consumer.join(std::chrono::seconds(10)) != 0)
+    state.SkipWithError("the consumer saw a wrong size");
   set_counters(state, per_iteration, size);
 }
 
@@ -126,23 +129,13 @@ void BM_ByteRingPingPong(benchmark::State& state) {
   });
   std::array<std::byte, 8> value{};
   std::size_t got = 0;
-  double total_seconds = 0;
-  for (auto _ : state) {
-    const auto start = Clock::now();
-    for (int i = 0; i < kRoundTrips; ++i) {
-      if (request.push(value) != mpkit::QueueStatus::kOk || reply.pop(value, got) != mpkit::QueueStatus::kOk) {
-        state.SkipWithError("ping-pong failed");
-        break;
-      }
-    }
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    total_seconds += seconds;
-    state.SetIterationTime(seconds);
-  }
+  time_round_trips(state, kRoundTrips, [&](int /*i*/) {
+    return request.push(value) == mpkit::QueueStatus::kOk &&
+           reply.pop(value, got) == mpkit::QueueStatus::kOk;
+  });
   request.close();
   reply.close();
   (void)echo.join(std::chrono::seconds(10));
-  set_rtt(state, total_seconds, kRoundTrips);
 }
 
 // ---- SpscRing reference: fixed-size items, what a known size buys ----------------
@@ -155,7 +148,8 @@ struct Bytes {
 template <std::size_t N>
 void BM_SpscRingThroughput(benchmark::State& state) {
   const std::uint64_t per_iteration = messages_for(N);
-  auto ring = mpkit::SpscRing<Bytes<N>>::create((std::size_t{64} << 10) / N);  // the same 64 KiB of items
+  auto ring =
+      mpkit::SpscRing<Bytes<N>>::create((std::size_t{64} << 10) / N);  // the same 64 KiB of items
   auto progress = mpkit::SharedObject<Progress>::anonymous();
   mpkit::Process consumer([&] {
     Bytes<N> item{};
@@ -198,23 +192,13 @@ void BM_SpscRingPingPong(benchmark::State& state) {
     return 0;
   });
   std::uint64_t value = 0;
-  double total_seconds = 0;
-  for (auto _ : state) {
-    const auto start = Clock::now();
-    for (int i = 0; i < kRoundTrips; ++i) {
-      if (request.push(value) != mpkit::QueueStatus::kOk || reply.pop(value) != mpkit::QueueStatus::kOk) {
-        state.SkipWithError("ping-pong failed");
-        break;
-      }
-    }
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    total_seconds += seconds;
-    state.SetIterationTime(seconds);
-  }
+  time_round_trips(state, kRoundTrips, [&](int /*i*/) {
+    return request.push(value) == mpkit::QueueStatus::kOk &&
+           reply.pop(value) == mpkit::QueueStatus::kOk;
+  });
   request.close();
   reply.close();
   (void)echo.join(std::chrono::seconds(10));
-  set_rtt(state, total_seconds, kRoundTrips);
 }
 
 // ---- pipe baseline -------------------------------------------------------------
@@ -271,7 +255,8 @@ void BM_PipeThroughput(benchmark::State& state) {
     state.SetIterationTime(std::chrono::duration<double>(Clock::now() - start).count());
   }
   pipe.close_all();
-  if (consumer.join(std::chrono::seconds(10)) != 0) state.SkipWithError("the reader saw a wrong size");
+  if (consumer.join(std::chrono::seconds(10)) != 0)
+    state.SkipWithError("the reader saw a wrong size");
   set_counters(state, per_iteration, size);
 }
 
@@ -289,23 +274,16 @@ void BM_PipePingPong(benchmark::State& state) {
   constexpr int kTrips = kRoundTrips / 10;
   const std::vector<std::byte> frame = frame_of(8);
   std::vector<std::byte> buffer;
-  double total_seconds = 0;
-  for (auto _ : state) {
-    const auto start = Clock::now();
-    for (int i = 0; i < kTrips; ++i) {
-      if (!write_all(request.fds[1], frame.data(), frame.size()) || !read_frame(reply.fds[0], buffer)) {
-        state.SkipWithError("pipe ping-pong failed");
-        break;
-      }
-    }
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    total_seconds += seconds;
-    state.SetIterationTime(seconds);
-  }
+  time_round_trips(
+      state, kTrips,
+      [&](int /*i*/) {
+        return write_all(request.fds[1], frame.data(), frame.size()) &&
+               read_frame(reply.fds[0], buffer);
+      },
+      "pipe ping-pong failed");
   request.close_all();
   reply.close_all();
   (void)echo.join(std::chrono::seconds(10));
-  set_rtt(state, total_seconds, kTrips);
 }
 
 void Sizes(benchmark::internal::Benchmark* b) {
@@ -328,11 +306,30 @@ BENCHMARK(BM_ByteRingThroughput<ByteRingProducers::kMany, ByteRingConsumers::kMa
     ->Apply(Sizes)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_SpscRingThroughput<8>)->Name("Throughput/SpscRingFixed/bytes:8")->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_SpscRingThroughput<64>)->Name("Throughput/SpscRingFixed/bytes:64")->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_PipeThroughput)->Name("Throughput/Pipe")->Apply(Sizes)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_ByteRingPingPong)->Name("PingPong/ByteRing/8B")->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_SpscRingPingPong)->Name("PingPong/SpscRingFixed/8B")->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_PipePingPong)->Name("PingPong/Pipe/8B")->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SpscRingThroughput<8>)
+    ->Name("Throughput/SpscRingFixed/bytes:8")
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SpscRingThroughput<64>)
+    ->Name("Throughput/SpscRingFixed/bytes:64")
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PipeThroughput)
+    ->Name("Throughput/Pipe")
+    ->Apply(Sizes)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ByteRingPingPong)
+    ->Name("PingPong/ByteRing/8B")
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SpscRingPingPong)
+    ->Name("PingPong/SpscRingFixed/8B")
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PipePingPong)
+    ->Name("PingPong/Pipe/8B")
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();

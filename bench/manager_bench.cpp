@@ -29,9 +29,9 @@
 #include <string>
 #include <thread>
 
+#include "bench_support.hpp"
 #include <benchmark/benchmark.h>
 
-#include "bench_support.hpp"
 #include "mpkit/ipc/manager.hpp"
 #include "mpkit/ipc/manager_flag_counter.hpp"
 #include "mpkit/ipc/manager_queue.hpp"
@@ -41,9 +41,9 @@
 namespace {
 
 using mpkit::bench::Progress;
-using mpkit::bench::set_rtt;
-using mpkit::bench::write_all;
 using mpkit::bench::read_all;
+using mpkit::bench::time_round_trips;
+using mpkit::bench::write_all;
 
 using Clock = std::chrono::steady_clock;
 
@@ -61,29 +61,22 @@ std::string fresh_name(const char* prefix) {
   return std::string(prefix) + "." + std::to_string(next++);
 }
 
-template <class Call>
-void time_round_trips(benchmark::State& state, Call&& call) {
-  double total_seconds = 0;
-  for (auto _ : state) {
-    const auto start = Clock::now();
-    for (int i = 0; i < kRoundTrips; ++i) call();
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    total_seconds += seconds;
-    state.SetIterationTime(seconds);
-  }
-  set_rtt(state, total_seconds, kRoundTrips);
-}
-
 void BM_FlagRoundTrip(benchmark::State& state) {
   mpkit::ManagerServer server;
   auto flag = mpkit::ManagerFlag::create(server, "flag");
-  time_round_trips(state, [&] { benchmark::DoNotOptimize(flag.is_set()); });
+  time_round_trips(state, kRoundTrips, [&](int /*i*/) {
+    benchmark::DoNotOptimize(flag.is_set());
+    return true;
+  });
 }
 
 void BM_CounterRoundTrip(benchmark::State& state) {
   mpkit::ManagerServer server;
   auto counter = mpkit::ManagerCounter::create(server, "counter");
-  time_round_trips(state, [&] { benchmark::DoNotOptimize(counter.increment()); });
+  time_round_trips(state, kRoundTrips, [&](int /*i*/) {
+    benchmark::DoNotOptimize(counter.increment());
+    return true;
+  });
 }
 
 // The floor: the same request/reply shape with nothing but the kernel.
@@ -100,11 +93,12 @@ void BM_UnixSocketEcho(benchmark::State& state) {
   });
   ::close(fds[1]);
   std::uint64_t value = 0;
-  time_round_trips(state, [&] {
-    if (!write_all(fds[0], &value, sizeof value) || !read_all(fds[0], &value, sizeof value)) {
-      state.SkipWithError("echo failed");
-    }
-  });
+  time_round_trips(
+      state, kRoundTrips,
+      [&](int /*i*/) {
+        return write_all(fds[0], &value, sizeof value) && read_all(fds[0], &value, sizeof value);
+      },
+      "echo failed");
   ::close(fds[0]);
   (void)echo.join(std::chrono::seconds(10));
 }
@@ -122,23 +116,12 @@ void BM_QueuePingPong(benchmark::State& state) {
   });
   constexpr int kTrips = kRoundTrips / 4;
   std::uint64_t value = 0;
-  double total_seconds = 0;
-  for (auto _ : state) {
-    const auto start = Clock::now();
-    for (int i = 0; i < kTrips; ++i) {
-      if (request.push(static_cast<std::uint64_t>(i)) != mpkit::QueueStatus::kOk ||
-          reply.pop(value) != mpkit::QueueStatus::kOk) {
-        state.SkipWithError("ping-pong failed");
-        break;
-      }
-    }
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    total_seconds += seconds;
-    state.SetIterationTime(seconds);
-  }
+  time_round_trips(state, kTrips, [&](int i) {
+    return request.push(static_cast<std::uint64_t>(i)) == mpkit::QueueStatus::kOk &&
+           reply.pop(value) == mpkit::QueueStatus::kOk;
+  });
   request.close();
   (void)echo.join(std::chrono::seconds(10));
-  set_rtt(state, total_seconds, kTrips);
 }
 
 template <class Item>

@@ -17,8 +17,6 @@
 
 #include <unistd.h>
 
-#include <benchmark/benchmark.h>
-
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -34,6 +32,8 @@
 #include <vector>
 
 #include "bench_support.hpp"
+#include <benchmark/benchmark.h>
+
 #include "mpkit/ipc/boost_message_queue.hpp"
 #include "mpkit/ipc/boost_spsc_queue.hpp"
 #include "mpkit/ipc/detail/spinning_boost_spsc.hpp"
@@ -45,12 +45,12 @@
 
 namespace {
 
-using mpkit::bench::Progress;
-using mpkit::bench::wait_for;
-using mpkit::bench::set_rtt;
 using mpkit::bench::Pipe;
-using mpkit::bench::write_all;
+using mpkit::bench::Progress;
 using mpkit::bench::read_all;
+using mpkit::bench::time_round_trips;
+using mpkit::bench::wait_for;
+using mpkit::bench::write_all;
 
 using Clock = std::chrono::steady_clock;
 
@@ -124,7 +124,8 @@ void BM_RingThroughput(benchmark::State& state) {
   ring.close();
   (void)consumer.join(std::chrono::seconds(10));
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kBatchItems));
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kBatchItems * sizeof(Item)));
+  state.SetBytesProcessed(
+      static_cast<std::int64_t>(state.iterations() * kBatchItems * sizeof(Item)));
 }
 
 template <class Ring>
@@ -139,24 +140,13 @@ void BM_RingPingPong(benchmark::State& state) {
     return 0;
   });
   std::uint64_t value = 0;
-  double total_seconds = 0;
-  for (auto _ : state) {
-    const auto start = Clock::now();
-    for (int i = 0; i < kRoundTrips; ++i) {
-      if (request.push(static_cast<std::uint64_t>(i)) != mpkit::QueueStatus::kOk ||
-          reply.pop(value) != mpkit::QueueStatus::kOk) {
-        state.SkipWithError("ping-pong failed");
-        break;
-      }
-    }
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    total_seconds += seconds;
-    state.SetIterationTime(seconds);
-  }
+  time_round_trips(state, kRoundTrips, [&](int i) {
+    return request.push(static_cast<std::uint64_t>(i)) == mpkit::QueueStatus::kOk &&
+           reply.pop(value) == mpkit::QueueStatus::kOk;
+  });
   request.close();
   reply.close();
   (void)echo.join(std::chrono::seconds(10));
-  set_rtt(state, total_seconds, kRoundTrips);
 }
 
 // ---- two producers, two consumers ------------------------------------------
@@ -273,50 +263,59 @@ void BM_PipePingPong(benchmark::State& state) {
   Pipe reply;
   mpkit::Process echo([&] {
     std::uint64_t value = 0;
-    while (read_all(request.fds[0], &value, sizeof value) && write_all(reply.fds[1], &value, sizeof value)) {
+    while (read_all(request.fds[0], &value, sizeof value) &&
+           write_all(reply.fds[1], &value, sizeof value)) {
     }
     return 0;
   });
   constexpr int kTrips = kRoundTrips / 10;
   std::uint64_t value = 0;
-  double total_seconds = 0;
-  for (auto _ : state) {
-    const auto start = Clock::now();
-    for (int i = 0; i < kTrips; ++i) {
-      if (!write_all(request.fds[1], &value, sizeof value) || !read_all(reply.fds[0], &value, sizeof value)) {
-        state.SkipWithError("pipe ping-pong failed");
-        break;
-      }
-    }
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    total_seconds += seconds;
-    state.SetIterationTime(seconds);
-  }
+  time_round_trips(
+      state, kTrips,
+      [&](int /*i*/) {
+        return write_all(request.fds[1], &value, sizeof value) &&
+               read_all(reply.fds[0], &value, sizeof value);
+      },
+      "pipe ping-pong failed");
   request.close_all();
   reply.close_all();
   (void)echo.join(std::chrono::seconds(10));
-  set_rtt(state, total_seconds, kTrips);
 }
 
 }  // namespace
 
-#define MPKIT_QUEUE_BENCH(...) BENCHMARK(__VA_ARGS__)->UseManualTime()->Unit(benchmark::kMillisecond)
+#define MPKIT_QUEUE_BENCH(...) \
+  BENCHMARK(__VA_ARGS__)->UseManualTime()->Unit(benchmark::kMillisecond)
 
-MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item8>, Item8, false>)->Name("Throughput/SpscRing/8B");
-MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item8>, Item8, true>)->Name("Throughput/SpscRingBatch/8B");
-MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::MpmcRing<Item8>, Item8, false>)->Name("Throughput/MpmcRing/8B");
-MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::detail::SpinningBoostSpsc<Item8, kRingCapacity>, Item8, false>)
+MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item8>, Item8, false>)
+    ->Name("Throughput/SpscRing/8B");
+MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item8>, Item8, true>)
+    ->Name("Throughput/SpscRingBatch/8B");
+MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::MpmcRing<Item8>, Item8, false>)
+    ->Name("Throughput/MpmcRing/8B");
+MPKIT_QUEUE_BENCH(
+    BM_RingThroughput<mpkit::detail::SpinningBoostSpsc<Item8, kRingCapacity>, Item8, false>)
     ->Name("Throughput/BoostSpscSpin/8B");
 MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::BoostSpscQueue<Item8, kRingCapacity>, Item8, false>)
     ->Name("Throughput/BoostSpsc/8B");
-MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::BoostMessageQueue<Item8>, Item8, false>)->Name("Throughput/BoostMq/8B");
+MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::BoostMessageQueue<Item8>, Item8, false>)
+    ->Name("Throughput/BoostMq/8B");
 MPKIT_QUEUE_BENCH(BM_PipeThroughput<Item8>)->Name("Throughput/Pipe/8B");
-MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item64>, Item64, false>)->Name("Throughput/SpscRing/64B");
-MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item64>, Item64, true>)->Name("Throughput/SpscRingBatch/64B");
-MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::MpmcRing<Item64>, Item64, false>)->Name("Throughput/MpmcRing/64B");
+MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item64>, Item64, false>)
+    ->Name("Throughput/SpscRing/64B");
+MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item64>, Item64, true>)
+    ->Name("Throughput/SpscRingBatch/64B");
+MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::MpmcRing<Item64>, Item64, false>)
+    ->Name("Throughput/MpmcRing/64B");
 MPKIT_QUEUE_BENCH(BM_PipeThroughput<Item64>)->Name("Throughput/Pipe/64B");
-BENCHMARK(BM_RingPingPong<mpkit::SpscRing<std::uint64_t>>)->Name("PingPong/SpscRing")->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_RingPingPong<mpkit::MpmcRing<std::uint64_t>>)->Name("PingPong/MpmcRing")->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_RingPingPong<mpkit::SpscRing<std::uint64_t>>)
+    ->Name("PingPong/SpscRing")
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_RingPingPong<mpkit::MpmcRing<std::uint64_t>>)
+    ->Name("PingPong/MpmcRing")
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_RingPingPong<mpkit::detail::SpinningBoostSpsc<std::uint64_t, 16>>)
     ->Name("PingPong/BoostSpscSpin")
     ->UseManualTime()

@@ -11,8 +11,6 @@
 // times per iteration; rtt_ns is the mean round trip. Unpinned. The server is
 // a third process: on this 2-core VM the three share two cores.
 
-#include <benchmark/benchmark.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -24,6 +22,8 @@
 #include <thread>
 
 #include "bench_support.hpp"
+#include <benchmark/benchmark.h>
+
 #include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/redis_client.hpp"
 #include "mpkit/ipc/redis_queue.hpp"
@@ -33,7 +33,7 @@
 namespace {
 
 using mpkit::bench::Progress;
-using mpkit::bench::set_rtt;
+using mpkit::bench::time_round_trips;
 
 using Clock = std::chrono::steady_clock;
 
@@ -62,7 +62,8 @@ std::string fresh_name() {
 // Sleeps between looks: on 2 cores a spinning parent would take the CPU the
 // server and the consumer need (a round trip costs ~15 µs here anyway).
 void wait_for(const std::atomic<std::uint64_t>& counter, std::uint64_t target) {
-  while (counter.load(std::memory_order_acquire) < target) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  while (counter.load(std::memory_order_acquire) < target)
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
 }
 
 // ---- RedisQueue -----------------------------------------------------------
@@ -95,7 +96,8 @@ void BM_RedisQueueThroughput(benchmark::State& state) {
   queue.close();
   (void)consumer.join(std::chrono::seconds(10));
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kBatchItems));
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kBatchItems * sizeof(Item)));
+  state.SetBytesProcessed(
+      static_cast<std::int64_t>(state.iterations() * kBatchItems * sizeof(Item)));
 }
 
 void BM_RedisQueuePingPong(benchmark::State& state) {
@@ -109,24 +111,13 @@ void BM_RedisQueuePingPong(benchmark::State& state) {
     return 0;
   });
   std::uint64_t value = 0;
-  double total_seconds = 0;
-  for (auto _ : state) {
-    const auto start = Clock::now();
-    for (int i = 0; i < kRoundTrips; ++i) {
-      if (request.push(static_cast<std::uint64_t>(i)) != mpkit::QueueStatus::kOk ||
-          reply.pop(value) != mpkit::QueueStatus::kOk) {
-        state.SkipWithError("ping-pong failed");
-        break;
-      }
-    }
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    total_seconds += seconds;
-    state.SetIterationTime(seconds);
-  }
+  time_round_trips(state, kRoundTrips, [&](int i) {
+    return request.push(static_cast<std::uint64_t>(i)) == mpkit::QueueStatus::kOk &&
+           reply.pop(value) == mpkit::QueueStatus::kOk;
+  });
   request.close();
   reply.close();
   (void)echo.join(std::chrono::seconds(10));
-  set_rtt(state, total_seconds, kRoundTrips);
 }
 
 // ---- baselines: raw LPUSH/BRPOP, PING --------------------------------------
@@ -171,7 +162,8 @@ void BM_RawListPingPong(benchmark::State& state) {
   mpkit::Process echo([&] {
     auto client = mpkit::RedisClient::connect(url);
     for (;;) {
-      const std::optional<std::string> element = client.brpop(request, std::chrono::milliseconds(100));
+      const std::optional<std::string> element =
+          client.brpop(request, std::chrono::milliseconds(100));
       if (!element.has_value()) continue;
       if (element->empty()) break;
       client.lpush(reply, *element);
@@ -179,23 +171,15 @@ void BM_RawListPingPong(benchmark::State& state) {
     return 0;
   });
   auto client = mpkit::RedisClient::connect(server_url());
-  double total_seconds = 0;
-  for (auto _ : state) {
-    const auto start = Clock::now();
-    for (int i = 0; i < kRoundTrips; ++i) {
-      client.lpush(request, "12345678");
-      if (!client.brpop(reply, std::chrono::seconds(5)).has_value()) {
-        state.SkipWithError("no echo");
-        break;
-      }
-    }
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    total_seconds += seconds;
-    state.SetIterationTime(seconds);
-  }
+  time_round_trips(
+      state, kRoundTrips,
+      [&](int /*i*/) {
+        client.lpush(request, "12345678");
+        return client.brpop(reply, std::chrono::seconds(5)).has_value();
+      },
+      "no echo");
   client.lpush(request, "");
   (void)echo.join(std::chrono::seconds(10));
-  set_rtt(state, total_seconds, kRoundTrips);
 }
 
 void BM_Ping(benchmark::State& state) {
