@@ -20,6 +20,7 @@
 #include "mpkit/ipc/boost_message_queue.hpp"
 #include "mpkit/ipc/boost_spsc_queue.hpp"
 #include "mpkit/ipc/detail/spinning_boost_spsc.hpp"
+#include "mpkit/ipc/detail/start_gate.hpp"
 #include "mpkit/ipc/error.hpp"
 #include "mpkit/ipc/futex.hpp"
 #include "mpkit/ipc/layout.hpp"
@@ -133,49 +134,27 @@ struct RunSpec {
 };
 
 // ---------------------------------------------------------------------------
-// Start barrier and results, in an anonymous shared mapping.
+// Start gate and results, in an anonymous shared mapping.
 //
-// Protocol: each child pins itself, increments `ready` (release) and waits
-// for `go`; the parent waits (futex) until every child checked in, reads the
-// clock, stores go = 1 (release) and wakes them. The consumer writes end_ns,
-// received and mismatches before it exits; the parent reads them only after
-// reaping it, so waitpid orders those plain accesses. Memory ordering: ready
-// and go are release/acquire pairs; nothing else crosses while both run.
+// The children pass the gate together (detail::StartGate). The consumer
+// writes end_ns, received and mismatches before it exits; the parent reads
+// them only after reaping it, so waitpid orders those plain accesses.
 
 struct RunControl {
-  alignas(kCacheLineSize) std::atomic<std::uint32_t> ready{0};  // children -> parent
-  std::atomic<std::uint32_t> go{0};                             // parent -> children
-  alignas(kCacheLineSize) std::int64_t end_ns = 0;              // consumer: last item checked
-  std::uint64_t received = 0;                                   // consumer: items popped
-  std::uint64_t mismatches = 0;                                 // consumer: items not as expected
+  detail::StartGate gate;
+  alignas(kCacheLineSize) std::int64_t end_ns = 0;  // consumer: last item checked
+  std::uint64_t received = 0;                       // consumer: items popped
+  std::uint64_t mismatches = 0;                     // consumer: items not as expected
 };
 static_assert(std::is_trivially_destructible_v<RunControl>, "vanishes with its mapping");
 
 bool check_in_and_wait(RunControl& control) noexcept {
-  control.ready.fetch_add(1, std::memory_order_release);  // pairs with await_children
-  futex_wake_all(control.ready);
-  const Deadline deadline = deadline_after(kStartTimeout);
-  while (control.go.load(std::memory_order_acquire) == 0) {  // pairs with open_barrier
-    if (Clock::now() > deadline) return false;
-    (void)futex_wait(control.go, 0, deadline);  // every outcome re-checks the word
-  }
-  return true;
+  return control.gate.check_in_and_wait(kStartTimeout);
 }
-
 bool await_children(RunControl& control, std::uint32_t children) noexcept {
-  const Deadline deadline = deadline_after(kStartTimeout);
-  for (;;) {
-    const std::uint32_t seen = control.ready.load(std::memory_order_acquire);
-    if (seen >= children) return true;
-    if (Clock::now() > deadline) return false;
-    (void)futex_wait(control.ready, seen, deadline);
-  }
+  return control.gate.await_children(children, kStartTimeout);
 }
-
-void open_barrier(RunControl& control) noexcept {
-  control.go.store(1, std::memory_order_release);
-  futex_wake_all(control.go);
-}
+void open_barrier(RunControl& control) noexcept { control.gate.open(); }
 
 // ---------------------------------------------------------------------------
 // Queue operations, bounded: the fast path is the try_ form (no clock read);

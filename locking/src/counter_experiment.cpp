@@ -22,8 +22,8 @@
 
 #include "mpkit/ipc/atomic_flag_counter.hpp"
 #include "mpkit/ipc/detail/experiment_servers.hpp"
+#include "mpkit/ipc/detail/start_gate.hpp"
 #include "mpkit/ipc/error.hpp"
-#include "mpkit/ipc/futex.hpp"
 #include "mpkit/ipc/layout.hpp"
 #include "mpkit/ipc/manager_flag_counter.hpp"
 #include "mpkit/ipc/mutex.hpp"
@@ -56,27 +56,14 @@ constexpr int kChildLockTimedOut = 4;
 constexpr int kChildIoError = 5;
 
 // ---------------------------------------------------------------------------
-// The start barrier: every child checks in, then waits for `go`, so the
-// workers run at the same time. Memory ordering: ready and go are
-// release/acquire pairs; the counters themselves are each variant's own.
+// The start gate (detail::StartGate) lets the workers run at the same time;
+// parse errors are tallied beside it and read after the joins.
 
 struct Start {
-  alignas(kCacheLineSize) std::atomic<std::uint32_t> ready{0};  // children -> parent
-  std::atomic<std::uint32_t> go{0};                             // parent -> children
+  mpkit::detail::StartGate gate;
   alignas(kCacheLineSize) std::atomic<std::uint64_t> parse_errors{0};
 };
 static_assert(std::is_trivially_destructible_v<Start>, "vanishes with its mapping");
-
-bool wait_for_go(Start& start) noexcept {
-  start.ready.fetch_add(1, std::memory_order_release);
-  futex_wake_all(start.ready);
-  const Deadline deadline = deadline_after(kStartTimeout);
-  while (start.go.load(std::memory_order_acquire) == 0) {
-    if (Clock::now() > deadline) return false;
-    (void)futex_wait(start.go, 0, deadline);
-  }
-  return true;
-}
 
 struct RunResult {
   bool ok = false;
@@ -96,19 +83,12 @@ RunResult run_workers(unsigned workers, std::uint64_t count, Body body) {
   children.reserve(workers);
   for (unsigned w = 0; w < workers; ++w) {
     children.emplace_back([&, w]() -> int {
-      if (!wait_for_go(*start)) return kChildNoStart;
+      if (!start->gate.check_in_and_wait(kStartTimeout)) return kChildNoStart;
       return body(w, *start);
     });
   }
-  const Deadline started = deadline_after(kStartTimeout);
-  for (;;) {
-    const std::uint32_t seen = start->ready.load(std::memory_order_acquire);
-    if (seen >= workers) break;
-    if (Clock::now() > started) return {};
-    (void)futex_wait(start->ready, seen, started);
-  }
-  start->go.store(1, std::memory_order_release);
-  futex_wake_all(start->go);
+  if (!start->gate.await_children(workers, kStartTimeout)) return {};
+  start->gate.open();
   const Deadline give_up =
       deadline_after(kRunBudget + std::chrono::microseconds(100) * static_cast<std::int64_t>(
                                                                         count * workers));
