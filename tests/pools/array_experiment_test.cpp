@@ -1,16 +1,22 @@
 // The shared-array experiment at a tiny size: row order and shape, the pid
-// fill verified, the memory proof (bounds on bytes, never on time), the
-// random fills — and the forgotten reseed reproduced and detected.
-#include "mpkit/shared_arrays/array_experiment.hpp"
+// fill by a pool verified, the memory proof (bounds on bytes, never on
+// time), the random fills — and the forgotten reseed reproduced and
+// detected; no process or segment left behind.
+#include "mpkit/pools/array_experiment.hpp"
+
+#include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "../ipc/test_support.hpp"
 #include "mpkit/ipc/shared_memory.hpp"
+#include "pool_test_support.hpp"
 
 namespace mpkit {
 namespace {
@@ -68,12 +74,47 @@ TEST(ArrayExperimentTest, RowsPidFillMemoryProofAndTheForgottenReseed) {
   EXPECT_EQ(metric(rows[3], "repeated_rows"), 0);
   EXPECT_GT(metric(rows[3], "speedup_vs_serial"), 0);
   // Every worker continued the same inherited stream: worker 1's j-th row
-  // is worker 0's j-th row, so half the rows repeat. Detected, not hidden.
+  // is worker 0's j-th row, so min(rows of worker 0, rows of worker 1) rows
+  // repeat: at least one (each worker got a chunk), at most half. Detected,
+  // not hidden.
   EXPECT_FALSE(rows[4].correct);
-  EXPECT_EQ(metric(rows[4], "repeated_rows"), 32);
+  EXPECT_GE(metric(rows[4], "repeated_rows"), 1);
+  EXPECT_LE(metric(rows[4], "repeated_rows"), 32);
   const ParamValue* reseed = find_param(rows[4], "reseed");
   ASSERT_NE(reseed, nullptr);
   EXPECT_EQ(std::get<bool>(*reseed), false);
+  EXPECT_TRUE(mpkit::test::eventually([] { return mpkit::test::children_of(::getpid()).empty(); },
+                                      std::chrono::seconds(5)))
+      << "every pool was reaped";
+  EXPECT_TRUE(mpkit::test::my_segments().empty());
+}
+
+TEST(ArrayExperimentTest, ChunksizeIsPythonsDefaultOrTheOneGiven) {
+  ArrayConfig config;
+  config.rows = 10;
+  config.cols = 512;
+  config.workers = 2;
+  config.repeats = 1;
+  config.seed = 7;
+  const auto chunksize_of = [](const ArrayConfig& c) {
+    for (const Measurement& row : run_array_experiment(c)) {
+      if (row.variant != "pid-fill") continue;
+      EXPECT_TRUE(row.correct);
+      const ParamValue* value = find_param(row, "chunksize");
+      return value != nullptr ? std::get<std::int64_t>(*value) : std::int64_t{-1};
+    }
+    return std::int64_t{-1};
+  };
+  EXPECT_EQ(chunksize_of(config), 2);  // ceil(10 / (4 x 2))
+  config.chunksize = 1;
+  EXPECT_EQ(chunksize_of(config), 1);
+  config.chunksize = 100;  // one chunk: one worker does every row
+  for (const Measurement& row : run_array_experiment(config)) {
+    if (row.variant == "pid-fill") {
+      EXPECT_FALSE(row.correct) << "one distinct pid for two workers is reported, not hidden";
+      EXPECT_EQ(metric(row, "distinct_pids"), 1);
+    }
+  }
 }
 
 TEST(ArrayExperimentTest, BadConfigIsRefusedNamingTheField) {
@@ -115,15 +156,6 @@ TEST(ArrayExperimentTest, DefaultsFitTheMachine) {
   EXPECT_LE(book.rows, kBookRows);
   EXPECT_LE(book.rows * book.cols * sizeof(double), shm_capacity().mem_available_bytes);
   EXPECT_EQ(quick_array_config().rows * quick_array_config().cols, 4'000'000u);
-}
-
-TEST(CountRepeatedRowsTest, CountsRowsEqualToAnEarlierOne) {
-  std::vector<double> cells = {1, 2, 3, 4, 1, 2, 5, 6, 1, 2};
-  EXPECT_EQ(count_repeated_rows(cells.data(), 5, 2), 2u);  // rows 2 and 4 repeat row 0
-  cells = {1, 2, 3, 4, 1, 2, 5, 6, 1, 2, 3, 4};
-  EXPECT_EQ(count_repeated_rows(cells.data(), 6, 2), 3u);  // rows 2, 4 (= 0) and 5 (= 1)
-  EXPECT_EQ(count_repeated_rows(cells.data(), 1, 12), 0u);
-  EXPECT_THROW((void)count_repeated_rows(cells.data(), 1, 0), std::invalid_argument);
 }
 
 }  // namespace
