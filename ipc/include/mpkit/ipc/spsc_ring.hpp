@@ -28,6 +28,14 @@
 //     lap instead of once per item.
 //   - Batching: try_push_many/try_pop_many move up to n items with one index
 //     store and one wake check.
+//   - Refill: a producer that finds the ring full first spins (its adaptive
+//     budget, below) until a quarter of the ring or 64 slots are free, and
+//     only then pushes on. Taking each slot the moment it frees makes both
+//     sides work on the same lines: every pop's head store then pulls the
+//     line back from the polling producer, and the consumer, the slower
+//     side, slows down further (queue_bench, 8 B, full ring: 86 M items/s
+//     slot by slot, 152 M/s with the refill). The spin is bounded, so a
+//     consumer that frees one slot and stops still lets the push through.
 //   - Waiting (detail/ring_wait.hpp): a blocked side spins ~2.5 µs, then
 //     parks on a gate (not_empty_ for the consumer, not_full_ for the
 //     producer). After each publication the other side runs one seq_cst
@@ -220,6 +228,10 @@ class SpscRing {
     for (;;) {
       const QueueStatus status = try_push(value);
       if (status != QueueStatus::kFull) return status;
+      // Full: first spin for a refill's worth of room, not one slot (see
+      // "Refill" above), then wait for any room as before.
+      (void)detail::spin_until([&] { return has_room(refill_items()) || is_closed(); },
+                               detail::Poll::kBackingOff, detail::t_ring_spin);
       const auto verdict = detail::park_until(
           control_->not_full, [&] { return has_room() || is_closed(); }, deadline,
           [&] { return check_consumer_alive(); });
@@ -312,6 +324,7 @@ class SpscRing {
 
  private:
   static constexpr std::size_t kSlotsOffset = sizeof(detail::SpscControl);
+  static constexpr std::uint64_t kRefillItems = 64;
 
   explicit SpscRing(SharedMemory memory) noexcept
       : memory_(std::move(memory)),
@@ -331,11 +344,14 @@ class SpscRing {
   }
 
   // Waiting conditions (the producer's and the consumer's views).
-  [[nodiscard]] bool has_room() const noexcept {
+  [[nodiscard]] bool has_room(std::uint64_t slots = 1) const noexcept {
     // relaxed tail: we own it; acquire head: pairs with C before we retry.
-    return control_->tail.load(std::memory_order_relaxed) -
-               control_->head.load(std::memory_order_acquire) <
-           control_->capacity;
+    return control_->capacity - (control_->tail.load(std::memory_order_relaxed) -
+                                 control_->head.load(std::memory_order_acquire)) >=
+           slots;
+  }
+  [[nodiscard]] std::uint64_t refill_items() const noexcept {
+    return std::clamp<std::uint64_t>(control_->capacity / 4, 1, kRefillItems);
   }
   [[nodiscard]] bool has_items() const noexcept {
     // acquire tail: pairs with A; relaxed head: we own it.
