@@ -7,6 +7,10 @@
 // part = one of the parts below. Nothing is printed.
 //
 // Parts (pool_experiment_parts(), in row order)
+//   startup    construct + close + join of a 2-worker pool with no task,
+//              `startup_runs` times; seconds = those runs; metric
+//              start_join_us_p50. Run first, while the process is small:
+//              fork and exit cost grows with the parent's resident memory.
 //   overhead   a no-op task (int -> int) mapped over `overhead_inputs`
 //              items, chunksize 1 and the default, 2 workers; variant
 //              "process" / "thread"; metric tasks_per_s (items / median
@@ -23,9 +27,6 @@
 //   chunks     the same with chunksize = ceil(len / k) for k = 1 ..
 //              max_chunks: the sawtooth whose minima sit at multiples of
 //              the worker count.
-//   startup    construct + close + join of a 2-worker pool with no task,
-//              `startup_runs` times; seconds = those runs; metric
-//              start_join_us_p50.
 //   With `shuffle` the sweep/chunksize/chunks inputs are shuffled (a fixed
 //   seed), so cheap and expensive candidates mix (params shuffled = true).
 //
