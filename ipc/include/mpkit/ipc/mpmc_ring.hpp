@@ -237,15 +237,9 @@ class MpmcRing {
   [[nodiscard]] QueueStatus push(const T& value) { return push_until(value, std::nullopt); }
 
   [[nodiscard]] QueueStatus push_until(const T& value, std::optional<Deadline> deadline) {
-    StrandTimer timer;
-    for (;;) {
-      const QueueStatus status = try_push(value);
-      if (status != QueueStatus::kFull) return status;
-      const auto verdict = detail::park_until(
-          control_->not_full, [&] { return has_room() || is_closed(); }, deadline,
-          [&] { return check_consumers(timer); });
-      if (verdict) return *verdict;
-    }
+    const QueueStatus status = try_push(value);
+    if (status != QueueStatus::kFull) [[likely]] return status;
+    return push_slowly(value, deadline);
   }
   [[nodiscard]] QueueStatus push_until(const T& value, Deadline deadline) {
     return push_until(value, std::optional<Deadline>(deadline));
@@ -293,15 +287,9 @@ class MpmcRing {
   [[nodiscard]] QueueStatus pop(T& out) { return pop_until(out, std::nullopt); }
 
   [[nodiscard]] QueueStatus pop_until(T& out, std::optional<Deadline> deadline) {
-    StrandTimer timer;
-    for (;;) {
-      const QueueStatus status = try_pop(out);
-      if (status != QueueStatus::kEmpty) return status;
-      const auto verdict = detail::park_until(
-          control_->not_empty, [&] { return has_items() || drained_and_closed(); }, deadline,
-          [&] { return check_producers(timer); });
-      if (verdict) return *verdict;
-    }
+    const QueueStatus status = try_pop(out);
+    if (status != QueueStatus::kEmpty) [[likely]] return status;
+    return pop_slowly(out, deadline);
   }
   [[nodiscard]] QueueStatus pop_until(T& out, Deadline deadline) {
     return pop_until(out, std::optional<Deadline>(deadline));
@@ -388,6 +376,31 @@ class MpmcRing {
     if (registered.load(std::memory_order_relaxed) != self) [[unlikely]] {
       registry.add(self);
       registered.store(self, std::memory_order_relaxed);
+    }
+  }
+
+  // The waits of push_until / pop_until, out of line so that their fast paths
+  // (one try_) stay small enough to inline into the caller's loop.
+  [[gnu::noinline]] QueueStatus push_slowly(const T& value, std::optional<Deadline> deadline) {
+    StrandTimer timer;
+    for (;;) {
+      const auto verdict = detail::park_until(
+          control_->not_full, [&] { return has_room() || is_closed(); }, deadline,
+          [&] { return check_consumers(timer); });
+      if (verdict) return *verdict;
+      const QueueStatus status = try_push(value);
+      if (status != QueueStatus::kFull) return status;
+    }
+  }
+  [[gnu::noinline]] QueueStatus pop_slowly(T& out, std::optional<Deadline> deadline) {
+    StrandTimer timer;
+    for (;;) {
+      const auto verdict = detail::park_until(
+          control_->not_empty, [&] { return has_items() || drained_and_closed(); }, deadline,
+          [&] { return check_producers(timer); });
+      if (verdict) return *verdict;
+      const QueueStatus status = try_pop(out);
+      if (status != QueueStatus::kEmpty) return status;
     }
   }
 
