@@ -211,6 +211,56 @@ TEST(RingQueueTest, SmallRingsWrapAroundAcrossProcesses) {
   EXPECT_EQ(producer.join(30s), ExitStatus::exited(0));
 }
 
+// A producer that streams in bursts and pauses between them: the consumer
+// slips behind inside each burst and must still take every item, in order,
+// at each pause and at the close that ends the stream (capacity 4 makes the
+// slip's target a single item, 4096 a quarter of the ring).
+TEST(RingQueueTest, SpscBurstsWithPausesArriveWholeAndTheCloseEndsTheSlip) {
+  constexpr std::uint64_t kBursts = 40;
+  constexpr std::uint64_t kBurst = 300;
+  for (const std::size_t capacity : {std::size_t{4}, std::size_t{4096}}) {
+    auto ring = SpscRing<std::uint64_t>::create(capacity);
+    Child producer([&] {
+      for (std::uint64_t b = 0; b < kBursts; ++b) {
+        for (std::uint64_t i = 0; i < kBurst; ++i) {
+          if (ring.push(b * kBurst + i) != QueueStatus::kOk) return 1;
+        }
+        ::usleep(200);
+      }
+      ring.close();
+      return 0;
+    });
+    std::uint64_t out = 0;
+    for (std::uint64_t i = 0; i < kBursts * kBurst; ++i) {
+      ASSERT_EQ(ring.pop_until(out, deadline_after(10s)), QueueStatus::kOk) << capacity;
+      ASSERT_EQ(out, i) << capacity;
+    }
+    EXPECT_EQ(ring.pop_until(out, deadline_after(10s)), QueueStatus::kClosed) << capacity;
+    EXPECT_EQ(producer.join(30s), ExitStatus::exited(0));
+  }
+}
+
+// The slip never makes a timed pop give up early, nor hides an item pushed
+// while it waits.
+TEST(RingQueueTest, SpscTimedPopAfterARunTimesOutNoEarlierThanItsDeadline) {
+  auto ring = SpscRing<std::uint64_t>::create(64);
+  std::uint64_t out = 0;
+  for (std::uint64_t i = 0; i < 20; ++i) ASSERT_EQ(ring.try_push(i), QueueStatus::kOk);
+  for (std::uint64_t i = 0; i < 20; ++i) ASSERT_EQ(ring.pop(out), QueueStatus::kOk);
+  const auto start = Clock::now();
+  EXPECT_EQ(ring.pop_until(out, start + 30ms), QueueStatus::kTimedOut);
+  EXPECT_GE(Clock::now() - start, 30ms);
+  for (std::uint64_t i = 0; i < 20; ++i) ASSERT_EQ(ring.try_push(i), QueueStatus::kOk);
+  for (std::uint64_t i = 0; i < 20; ++i) ASSERT_EQ(ring.pop(out), QueueStatus::kOk);
+  Child late([&] {  // the producer role moves to the child; we only pop from here on
+    ::usleep(20'000);
+    return ring.push(77) == QueueStatus::kOk ? 0 : 1;
+  });
+  ASSERT_EQ(ring.pop_until(out, deadline_after(10s)), QueueStatus::kOk);
+  EXPECT_EQ(out, 77U);
+  EXPECT_EQ(late.join(10s), ExitStatus::exited(0));
+}
+
 TEST(RingQueueTest, SpscDeadProducerReadsAsEndOfFileAfterDraining) {
   auto ring = SpscRing<std::uint64_t>::create(8);
   Child producer([&] {

@@ -28,34 +28,39 @@
 //     lap instead of once per item.
 //   - Batching: try_push_many/try_pop_many move up to n items with one index
 //     store and one wake check.
-//   - Refill: a producer that finds the ring full first spins (its adaptive
-//     budget, below) until a quarter of the ring or 64 slots are free, and
-//     only then pushes on. Taking each slot the moment it frees makes both
+//   - Refill: a push_until that finds the ring full first spins (its
+//     adaptive budget, below) until a quarter of the ring, at most 64 slots
+//     (at least 1), is free; when the budget runs out it parks for a single
+//     free slot as before, so a consumer that frees one slot and stops still
+//     lets the push through. Taking each slot the moment it frees makes both
 //     sides work on the same lines: every pop's head store then pulls the
 //     line back from the polling producer, and the consumer, the slower
 //     side, slows down further (queue_bench, 8 B, full ring: 86 M items/s
 //     slot by slot, 145-229 M/s with the refill and the out-of-line slow
-//     paths). The spin is bounded, so a
-//     consumer that frees one slot and stops still lets the push through.
-//   - Slip: the mirror image for a consumer that keeps catching up. A pop
-//     that finds the ring empty after a run of >= 8 items (a stream; a
-//     ping-pong's runs are one item long) first lets the producer get ahead:
-//     it polls tail every ~0.4 us (16 pauses) until a quarter of the ring (at
-//     most 1024 items) waits, or the producer added fewer than 8 items since
-//     the last poll (slow or paused: take what is there), at most 64 polls
-//     (~25 us). Popping each item right behind the producer pulls the slot's
-//     line and the tail's away from it after every store (the hardware
-//     prefetcher pulls the next lines too), which held a stream that started
-//     with an empty ring at 33-42 M items/s (8 B, mpkit ipc, pinned) against
-//     58-68 M/s for a busy-polled Boost spsc_queue; slipping, 104-115 M/s.
-//     Cost: an item of a fast stream (>= 20 M items/s) may wait up to ~25
-//     us; round trips and streams slower than ~50 ns an item are untouched.
-//   - Waiting (detail/ring_wait.hpp): a blocked side spins ~2.5 µs, then
-//     parks on a gate (not_empty_ for the consumer, not_full_ for the
-//     producer). After each publication the other side runs one seq_cst
-//     fence and reads the gate's waiter count; it makes a FUTEX_WAKE only if
-//     someone is parked. No system call on the fast path while the peer is
-//     awake.
+//     paths).
+//   - Slip: the mirror image for a consumer that keeps catching up. A
+//     pop_until that finds the ring empty after popping >= 8 items since a
+//     pop_until last found it empty (a stream; a ping-pong's runs are one
+//     item long) first lets the producer get ahead: it polls tail every ~0.4
+//     us (16 pauses) until a quarter of the ring (at most 1024 items) waits,
+//     or the producer added fewer than 8 items since the last poll with at
+//     least one waiting (slow or paused: take what is there), or the ring is
+//     closed, at most 64 polls (~25 us; a producer that stops after a burst
+//     costs the consumer those 25 us of polling before it parks). Popping
+//     each item right behind the producer pulls the slot's line and the
+//     tail's away from it after every store (the hardware prefetcher pulls
+//     the next lines too), which held a stream that started with an empty
+//     ring at 33-42 M items/s (8 B, mpkit ipc, pinned) against 58-68 M/s for
+//     a busy-polled Boost spsc_queue; slipping, 104-115 M/s. Cost: an item
+//     of a fast stream (>= 20 M items/s) may wait up to ~25 us. One-item
+//     round trips and streams slower than ~50 ns an item are not delayed; a
+//     burst of >= 8 requests may add about one poll gap (~0.4 us).
+//   - Waiting (detail/ring_wait.hpp): a blocked side spins (an adaptive
+//     budget, ~2.5 to ~80 us), then parks on a gate (not_empty_ for the
+//     consumer, not_full_ for the producer). After each publication the
+//     other side runs a StoreLoad barrier and reads the gate's waiter count;
+//     it makes a FUTEX_WAKE only if someone is parked. No system call on the
+//     fast path while the peer is awake.
 //   - close(): closed_ = 1, then both gates are woken. A later push returns
 //     kClosed; pop drains what is left, then returns kClosed.
 //
@@ -93,7 +98,9 @@
 //   Requires: at most one producer and one consumer at a time.
 //   Guarantees: FIFO; exactly-once; push/pop block until done, closed or (for
 //     push) the consumer process is gone. A timed push/pop never returns
-//     early; it may return late by its refill or slip spin (at most ~25 us).
+//     early; it may return late by its spins: for push the refill and the
+//     park spin (each at most the spin budget, ~80 us here), for pop the slip
+//     (~25 us) and the park spin.
 //   Throws: create(): std::invalid_argument for capacity 0 or > 2^31,
 //     std::system_error if the mapping fails. push/push_until:
 //     std::system_error(EPIPE) when the consumer is gone. try_* never throw.
@@ -152,7 +159,9 @@ struct SpscControl {
   // line 2: the consumer's
   alignas(kCacheLineSize) std::atomic<std::uint64_t> head{0};
   std::uint64_t cached_tail = 0;  // plain: only the consumer reads or writes it
-  std::uint64_t run_start = 0;    // plain, likewise: head when pop last found the ring empty
+  // The consumer's too: head when pop_until last found the ring empty.
+  // Atomic only so that misuse (two consumers) is a wrong heuristic, not UB.
+  std::atomic<std::uint64_t> run_start{0};
 
   RingGate not_empty;  // line 3
   RingGate not_full;   // line 4
@@ -390,11 +399,12 @@ class SpscRing {
   // Slip (see the file comment). True if pop found the ring empty after a
   // run of at least kStreamRun items since it last did: a stream, not a
   // ping-pong (whose runs are one item long).
-  [[nodiscard]] bool streaming() const noexcept {
+  [[nodiscard]] bool streaming() noexcept {
     auto& c = *control_;
-    const std::uint64_t head = c.head.load(std::memory_order_relaxed);  // relaxed: we own head
-    const bool stream = head - c.run_start >= kStreamRun;
-    c.run_start = head;
+    // relaxed: head and run_start are the consumer's own.
+    const std::uint64_t head = c.head.load(std::memory_order_relaxed);
+    const bool stream = head - c.run_start.load(std::memory_order_relaxed) >= kStreamRun;
+    c.run_start.store(head, std::memory_order_relaxed);
     return stream;
   }
   // Lets the producer get ahead before popping on: returns once a quarter of
