@@ -67,12 +67,14 @@ std::vector<std::string> notes(const std::vector<Measurement>& rows,
       }
     }
     if (mine && best && *mine > 0) {
-      const double ratio = *best / *mine;
+      const double ratio = *best / *mine;  // > 1: mpkit-mutex is slower
+      const bool slower = ratio >= 1;
       out.push_back(fmt::format(
           "target {} worker{}: mpkit-mutex {} vs fastest non-robust sleeping mutex {} {}: {:.2f}x "
-          "slower (target within 1.5x: {})",
+          "{} (target within 1.5x: {})",
           w, w == 1 ? " (uncontended)" : "s (contended)", format_metric("acq_per_s", *mine),
-          best_name, format_metric("acq_per_s", *best), ratio, ratio <= 1.5 ? "met" : "MISSED"));
+          best_name, format_metric("acq_per_s", *best), slower ? ratio : 1 / ratio,
+          slower ? "slower" : "faster", ratio <= 1.5 ? "met" : "MISSED"));
     }
   }
   if (const auto harness = rate(rows, "none", 1)) {
