@@ -18,27 +18,20 @@
 //
 // Run: lock_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
-#include <signal.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
-#include <new>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <type_traits>
 
 #include <benchmark/benchmark.h>
 
+#include "bench_support.hpp"
 #include "mpkit/ipc/detail/spin.hpp"
 #include "mpkit/ipc/layout.hpp"
+#include "mpkit/ipc/process.hpp"
 #include "mpkit/locking/registry.hpp"
 
 namespace {
@@ -52,83 +45,6 @@ constexpr int kProcesses = 2;
 
 /// One T constructed in an anonymous MAP_SHARED mapping, destroyed (by this
 /// process only) and unmapped at scope end, after the children are gone.
-template <class T>
-class Mapped {
- public:
-  Mapped() {
-    void* p = ::mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::runtime_error("mmap failed");
-    object_ = new (p) T;
-  }
-  Mapped(const Mapped&) = delete;
-  Mapped& operator=(const Mapped&) = delete;
-  Mapped(Mapped&&) = delete;
-  Mapped& operator=(Mapped&&) = delete;
-  ~Mapped() {
-    object_->~T();
-    ::munmap(object_, sizeof(T));
-  }
-  T* operator->() const noexcept { return object_; }
-  T& operator*() const noexcept { return *object_; }
-
- private:
-  T* object_;
-};
-
-/// A forked child running `fn` then _exit(0); never returns into the
-/// benchmark library. Killed and reaped on scope exit if still running.
-class ForkedChild {
- public:
-  template <class Fn>
-  explicit ForkedChild(Fn fn) : pid_(::fork()) {
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      fn();
-      ::_exit(0);
-    }
-  }
-  ForkedChild(const ForkedChild&) = delete;
-  ForkedChild& operator=(const ForkedChild&) = delete;
-  ForkedChild(ForkedChild&&) = delete;
-  ForkedChild& operator=(ForkedChild&&) = delete;
-  ~ForkedChild() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      (void)reap(true);
-    }
-  }
-  /// True if the child exited with 0 within `timeout` (else it is killed).
-  bool join(std::chrono::seconds timeout) {
-    const auto give_up = Clock::now() + timeout;
-    while (!reap(false)) {
-      if (Clock::now() > give_up) {
-        ::kill(pid_, SIGKILL);
-        (void)reap(true);
-        return false;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return ok_;
-  }
-
- private:
-  bool reap(bool block) {
-    int status = 0;
-    pid_t got = 0;
-    do {
-      got = ::waitpid(pid_, &status, block ? 0 : WNOHANG);
-    } while (got < 0 && errno == EINTR);
-    if (got != pid_) return false;
-    pid_ = 0;
-    ok_ = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    return true;
-  }
-
-  pid_t pid_;
-  bool ok_ = false;
-};
-
 /// No lock at all: the baseline rows.
 struct NoLock {
   static constexpr std::string_view kName = "none";
@@ -151,7 +67,7 @@ struct Board {
 
 template <class L>
 void bm_uncontended(benchmark::State& state) {
-  Mapped<Board<L>> board;
+  mpkit::bench::SharedPage<Board<L>> board;
   for (auto _ : state) {
     board->lock.lock();
     ++board->counter;
@@ -185,15 +101,15 @@ void contend(Board<L>& board, int index) {
 
 template <class L>
 void bm_contended(benchmark::State& state) {
-  Mapped<Board<L>> board;
+  mpkit::bench::SharedPage<Board<L>> board;
   const auto total_ops = [&] {
     std::uint64_t sum = 0;
     for (const auto& slot : board->slots) sum += slot.ops.load(std::memory_order_relaxed);
     return sum;
   };
   {
-    ForkedChild first([&] { contend(*board, 0); });
-    ForkedChild second([&] { contend(*board, 1); });
+    mpkit::Process first([&] { contend(*board, 0); });
+    mpkit::Process second([&] { contend(*board, 1); });
     const auto start_by = Clock::now() + kJoinTimeout;
     while (board->ready.load() < kProcesses) {
       if (Clock::now() > start_by) {
@@ -219,7 +135,7 @@ void bm_contended(benchmark::State& state) {
       first_ops += first_after - first_before;
     }
     board->stop.store(1);
-    const bool joined = first.join(kJoinTimeout) && second.join(kJoinTimeout);
+    const bool joined = first.join(kJoinTimeout) == 0 && second.join(kJoinTimeout) == 0;
     if (!joined) {
       state.SkipWithError("a contending child failed or hung");
       return;

@@ -24,29 +24,24 @@
 //   ctxsw_per_op the parent's context switches per operation
 
 #include <pthread.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
-#include <new>
-#include <stdexcept>
 #include <string>
 #include <utility>
 
 #include <benchmark/benchmark.h>
 #include <boost/interprocess/sync/interprocess_mutex.hpp>
 
+#include "bench_support.hpp"
 #include "mpkit/ipc/detail/spin.hpp"
 #include "mpkit/ipc/futex.hpp"
 #include "mpkit/ipc/layout.hpp"
 #include "mpkit/ipc/mutex.hpp"
+#include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/semaphore.hpp"
 
 namespace {
@@ -62,65 +57,6 @@ constexpr int kOpsPerIteration = 1000;
 
 /// One T constructed in an anonymous MAP_SHARED mapping; destroyed and
 /// unmapped at scope end (after the child is gone).
-template <class T>
-class SharedPage {
- public:
-  SharedPage() {
-    void* p = ::mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::runtime_error("mmap failed");
-    object_ = new (p) T;  // NOLINT(cppcoreguidelines-owning-memory): the mapping owns the bytes
-  }
-  SharedPage(const SharedPage&) = delete;
-  SharedPage& operator=(const SharedPage&) = delete;
-  SharedPage(SharedPage&&) = delete;
-  SharedPage& operator=(SharedPage&&) = delete;
-  ~SharedPage() {
-    object_->~T();
-    ::munmap(object_, sizeof(T));
-  }
-  T* operator->() const noexcept { return object_; }
-  T& operator*() const noexcept { return *object_; }
-
- private:
-  T* object_;
-};
-
-/// A forked child running `fn`, then _exit(0): it never returns into the
-/// benchmark library. Dies with the parent; killed and reaped on scope exit.
-class ForkedChild {
- public:
-  template <class Fn>
-  explicit ForkedChild(Fn fn) : pid_(::fork()) {
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      fn();
-      ::_exit(0);
-    }
-  }
-  ForkedChild(const ForkedChild&) = delete;
-  ForkedChild& operator=(const ForkedChild&) = delete;
-  ForkedChild(ForkedChild&&) = delete;
-  ForkedChild& operator=(ForkedChild&&) = delete;
-  ~ForkedChild() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      join();
-    }
-  }
-  /// Reaps the child; true if it exited with 0.
-  bool join() {
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    pid_ = 0;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  }
-
- private:
-  pid_t pid_;
-};
-
 long context_switches() {
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);
@@ -214,8 +150,8 @@ struct SemaphorePingPong {
 
 template <class PingPong>
 void bm_round_trip(benchmark::State& state) {
-  SharedPage<typename PingPong::Shared> shared;
-  ForkedChild child([&] { PingPong::child(*shared); });
+  mpkit::bench::SharedPage<typename PingPong::Shared> shared;
+  mpkit::Process child([&] { PingPong::child(*shared); });
   std::uint32_t i = 1;
   PingPong::round_trip(*shared, i++);  // the child is up: untimed
 
@@ -230,7 +166,7 @@ void bm_round_trip(benchmark::State& state) {
   }
   const long switches = context_switches() - switches_before;
   PingPong::stop(*shared);
-  if (!child.join()) state.SkipWithError("the ping-pong child failed");
+  if (child.join() != 0) state.SkipWithError("the ping-pong child failed");
 
   const double trips = static_cast<double>(state.iterations()) * kRoundTripsPerIteration;
   state.SetItemsProcessed(static_cast<std::int64_t>(trips));
@@ -316,7 +252,7 @@ struct Guarded {
 
 template <class Lock>
 void bm_uncontended(benchmark::State& state) {
-  SharedPage<Guarded<Lock>> shared;
+  mpkit::bench::SharedPage<Guarded<Lock>> shared;
   for (auto _ : state) {
     shared->lock.lock();
     ++shared->counter;
@@ -329,8 +265,8 @@ void bm_uncontended(benchmark::State& state) {
 
 template <class Lock>
 void bm_contended(benchmark::State& state) {
-  SharedPage<Guarded<Lock>> shared;
-  ForkedChild child([&] {
+  mpkit::bench::SharedPage<Guarded<Lock>> shared;
+  mpkit::Process child([&] {
     Guarded<Lock>& g = *shared;
     g.started.store(1);
     std::uint64_t ops = 0;
@@ -359,7 +295,7 @@ void bm_contended(benchmark::State& state) {
   const double window = seconds_between(window_start, Clock::now());
   const long switches = context_switches() - switches_before;
   shared->stop.store(1);
-  if (!child.join()) state.SkipWithError("the contending child failed");
+  if (child.join() != 0) state.SkipWithError("the contending child failed");
 
   const double parent_ops = static_cast<double>(state.iterations()) * kOpsPerIteration;
   const auto child_ops = static_cast<double>(shared->child_ops.load());
