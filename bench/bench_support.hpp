@@ -3,7 +3,7 @@
 // What the forked-peer benchmarks share: an object of any type in shared
 // memory, a progress word, the round-trip counter, and the pipe baseline's
 // plumbing (the peer baseline every transport suite puts in its own binary,
-// STYLE.md habit 14).
+// ARCHITECTURE.md, style habit 14).
 
 #include <unistd.h>
 

@@ -1,7 +1,7 @@
 // ByteRing between two processes: throughput in messages/s and bytes/s for
 // 8 B, 64 B, 1 KiB and 64 KiB messages, and an 8-byte ping-pong round trip,
 // with a pipe() baseline carrying the same length-prefixed frames in the same
-// binary (STYLE.md habit 14).
+// binary (ARCHITECTURE.md, style habit 14).
 //
 // Each benchmark forks one long-lived peer before its timing loop.
 // Throughput: per iteration the parent pushes messages_for(size) messages

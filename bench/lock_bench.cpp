@@ -1,5 +1,5 @@
 // lock_bench: every lock of mpkit::locking, side by side in one binary
-// (NOTES.md: compare only what was measured in one run on this noisy VM).
+// (ARCHITECTURE.md machine notes: compare only what was measured in one run on this noisy VM).
 //
 // 1. uncontended/<lock>: lock, ++counter, unlock in one process. Baseline
 //    uncontended/none: ++counter alone (the loop's own cost).

@@ -1,7 +1,7 @@
 // The Manager backend: what a round trip to the server process costs, and
 // what a queue held by the server carries between two processes, with a raw
 // Unix-socket echo between two processes as the floor in the same binary
-// (STYLE.md habit 14).
+// (ARCHITECTURE.md, style habit 14).
 //
 // - RoundTrip/ManagerFlag, RoundTrip/ManagerCounter: is_set() / increment()
 //   in a loop; one request and one reply to the (forked) server each.
@@ -32,9 +32,9 @@
 #include "bench_support.hpp"
 #include <benchmark/benchmark.h>
 
-#include "mpkit/ipc/manager.hpp"
-#include "mpkit/ipc/manager_flag_counter.hpp"
-#include "mpkit/ipc/manager_queue.hpp"
+#include "mpkit/ipc/remote/manager.hpp"
+#include "mpkit/ipc/remote/manager_flag_counter.hpp"
+#include "mpkit/ipc/remote/manager_queue.hpp"
 #include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/shared_object.hpp"
 

@@ -1,6 +1,6 @@
 // Queue transports between processes: throughput (items/s) for 8-byte and
 // 64-byte items, and ping-pong round-trip latency, for SpscRing and MpmcRing,
-// with the baselines in the same binary (STYLE.md habit 14): Boost's
+// with the baselines in the same binary (ARCHITECTURE.md, style habit 14): Boost's
 // spsc_queue in shared memory busy-polled (SpinningBoostSpsc, the target's
 // yardstick) and with mpkit's spin-then-park waiting (BoostSpscQueue),
 // Boost's interprocess message_queue, and a pipe(). "Many" runs 2 producer

@@ -1,6 +1,6 @@
 // RedisQueue between two processes: throughput (items/s) for 8-byte and
 // 64-byte items and ping-pong round-trip latency, on a private redis-server
-// (Unix socket). Baselines in the same binary (STYLE.md habit 14): raw LPUSH
+// (Unix socket). Baselines in the same binary (ARCHITECTURE.md, style habit 14): raw LPUSH
 // + BRPOP through one RedisClient per process, without RedisQueue's capacity
 // script, and the bare PING round trip (the floor of any Redis transport).
 //
@@ -25,9 +25,9 @@
 #include <benchmark/benchmark.h>
 
 #include "mpkit/ipc/process.hpp"
-#include "mpkit/ipc/redis_client.hpp"
-#include "mpkit/ipc/redis_queue.hpp"
-#include "mpkit/ipc/redis_server.hpp"
+#include "mpkit/ipc/remote/redis_client.hpp"
+#include "mpkit/ipc/remote/redis_queue.hpp"
+#include "mpkit/ipc/remote/redis_server.hpp"
 #include "mpkit/ipc/shared_object.hpp"
 
 namespace {

@@ -1,5 +1,5 @@
 // shared_array_bench: how fast a SharedMatrix is filled, beside its baseline
-// in the same binary (STYLE.md habit 14), and what first touch costs.
+// in the same binary (ARCHITECTURE.md, style habit 14), and what first touch costs.
 //
 // 1. fill/memset_1core/<bytes>: one process memsets the bytes of a
 //    pre-faulted SharedMatrix: the single-core write bandwidth (baseline),
@@ -12,7 +12,7 @@
 //    "done", so a futex wake-up (~20 µs here) is inside each iteration. The
 //    workers live across iterations: from the second on their page tables
 //    are warm, as a pool's workers' are.
-//    Both report bytes_per_second; their ratio is the target (the
+//    Both report bytes_per_second; their ratio is the target (the
 //    parallel fill at >= 70 % of one core's memset).
 // 3. first_touch/<method>: a fresh 64 MiB anonymous SharedArray per
 //    iteration; the time until every page has been written once by the
@@ -40,7 +40,7 @@
 #include "mpkit/ipc/layout.hpp"
 #include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/shared_object.hpp"
-#include "mpkit/shared_arrays/pid_fill.hpp"
+#include "mpkit/shared_arrays/experiments/pid_fill.hpp"
 #include "mpkit/shared_arrays/shared_array.hpp"
 #include "mpkit/shared_arrays/shared_matrix.hpp"
 

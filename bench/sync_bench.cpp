@@ -1,5 +1,5 @@
 // sync_bench: what mpkit's futex-based synchronisation costs, with its peers
-// in the same binary so the figures are side by side (NOTES.md: compare only
+// in the same binary so the figures are side by side (ARCHITECTURE.md machine notes: compare only
 // what was measured in one run on this noisy 2-vCPU VM).
 //
 // 1. round_trip/<hand-off>: two processes ping-pong on two words of a

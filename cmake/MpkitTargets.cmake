@@ -1,8 +1,8 @@
-# mpkit_add_library(<folder> SOURCES ... [DEPENDS mpkit::x ...] [PRIVATE_DEPENDS ...])
+# mpkit_add_library(<name> SOURCES ... [DEPENDS mpkit::x ...] [PRIVATE_DEPENDS ...])
 #
-# One library per top-level folder: target mpkit_<folder>, alias
-# mpkit::<folder>, public headers in <folder>/include, exported as
-# mpkit::<folder>.
+# One library per folder (and one for ipc/remote): target mpkit_<name>, alias
+# mpkit::<name>, public headers in the calling folder's include/, exported as
+# mpkit::<name> (the find_package component <name>).
 function(mpkit_add_library folder)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPENDS;PRIVATE_DEPENDS" ${ARGN})
   set(target mpkit_${folder})
@@ -16,6 +16,26 @@ function(mpkit_add_library folder)
   target_include_directories(${target} PUBLIC
     $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  target_link_libraries(${target} PUBLIC ${ARG_DEPENDS} PRIVATE ${ARG_PRIVATE_DEPENDS})
+  # Read by MpkitInstall: which folder's headers belong to this component.
+  set_target_properties(${target} PROPERTIES MPKIT_INCLUDE_DIR ${CMAKE_CURRENT_SOURCE_DIR}/include)
+  mpkit_set_warnings(${target})
+endfunction()
+
+# mpkit_add_experiments(<folder> SOURCES ... DEPENDS ...)
+#
+# A folder's lab (its experiment drivers, under <folder>/experiments/): target
+# mpkit_<folder>_experiments, alias mpkit::<folder>_experiments, headers in
+# experiments/include/mpkit/<folder>/experiments/. Linked by the CLI, the tests
+# and the benchmarks; never installed and never part of mpkit::mpkit, so the
+# libraries users link carry no experiment code.
+function(mpkit_add_experiments folder)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPENDS;PRIVATE_DEPENDS" ${ARGN})
+  set(target mpkit_${folder}_experiments)
+  add_library(${target} STATIC ${ARG_SOURCES})
+  add_library(mpkit::${folder}_experiments ALIAS ${target})
+  target_compile_features(${target} PUBLIC cxx_std_20)
+  target_include_directories(${target} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
   target_link_libraries(${target} PUBLIC ${ARG_DEPENDS} PRIVATE ${ARG_PRIVATE_DEPENDS})
   mpkit_set_warnings(${target})
 endfunction()

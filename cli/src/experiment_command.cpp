@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "mpkit/ipc/machine.hpp"
+#include "mpkit/ipc/experiments/machine.hpp"
 #include "output/format.hpp"
 #include "output/json_rows.hpp"
 

@@ -4,8 +4,8 @@
 // two-column table, and as a row of the common JSON shape (experiment
 // "info", variant "machine") so results.jsonl holds one shape throughout.
 
-#include "mpkit/ipc/machine.hpp"
-#include "mpkit/ipc/measurement.hpp"
+#include "mpkit/ipc/experiments/machine.hpp"
+#include "mpkit/ipc/experiments/measurement.hpp"
 #include "output/table.hpp"
 
 namespace mpkit::cli {

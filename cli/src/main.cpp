@@ -2,7 +2,7 @@
 // and maps every failure to one line on stderr and an exit code:
 //   0  success (and --help, --version)
 //   1  a runtime failure (a system call failed, a write failed)
-//   2  bad input: an unknown command or option, a bad value (DESIGN.md, "Errors")
+//   2  bad input: an unknown command or option, a bad value (ARCHITECTURE.md, "Errors")
 // CLI11's own failure output (message + "Run with --help", its own exit
 // codes 101-120) is replaced: scripts can rely on 2 for "you called it wrong".
 

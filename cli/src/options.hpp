@@ -1,7 +1,7 @@
 #pragma once
 
 // Options every experiment subcommand shares, the validators that word their
-// errors the way DESIGN.md asks ("--repeat: value 0 is out of range (must be
+// errors the way ARCHITECTURE.md asks ("--repeat: value 0 is out of range (must be
 // >= 1)"), and UsageError: bad input found after parsing (exit code 2).
 
 #include <cstdint>

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "mpkit/ipc/measurement.hpp"
+#include "mpkit/ipc/experiments/measurement.hpp"
 #include "output/table.hpp"
 
 namespace mpkit::cli {

@@ -94,7 +94,7 @@ thread_local ThreadFds t_fds;
 // (closing any descriptor of the file drops the process's record locks).
 // Descriptors inherited by fork are kept: record locks are not inherited,
 // and the descriptor still names the file. The mutex is process-local; fork
-// only from a process without threads of its own (DESIGN.md rule 3).
+// only from a process without threads of its own (ARCHITECTURE.md rule 3).
 struct ProcessFds {
   std::mutex mutex;
   std::vector<FdEntry> entries;

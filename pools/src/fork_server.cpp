@@ -11,7 +11,7 @@
 //   zygote SIGKILLs every worker, reaps them all and exits 0.
 // The zygote blocks SIGCHLD and reads it from a signalfd next to the socket
 // (poll), so reaping never races a handler. It ignores SIGINT, as do the
-// workers: Ctrl-C is the parent's to handle (NOTES.md lesson 8).
+// workers: Ctrl-C is the parent's to handle (ARCHITECTURE.md, peer lesson 8).
 //
 // Lifetimes: the zygote has PR_SET_PDEATHSIG(SIGKILL) towards the thread
 // that built the pool (mpkit::Process); each worker has it towards the
@@ -68,7 +68,7 @@ void send_report(int fd, const LaunchReport& report, Notify notify, void* contex
   ::signal(SIGCHLD, SIG_DFL);
   ::signal(SIGINT, SIG_IGN);
   ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
-  const int code = entry(context, slot);  // worker_main catches everything (DESIGN.md rule 4)
+  const int code = entry(context, slot);  // worker_main catches everything (ARCHITECTURE.md rule 4)
   std::fflush(nullptr);                   // what the tasks printed; _exit skips stdio
   ::_exit(code);
 }

@@ -6,7 +6,7 @@
 //     at construction, before the pool's owner starts any thread of its own.
 //     It forks every worker on request, is their parent (so it reaps them),
 //     and reports (slot, generation, pid, wait status) back. The pool itself
-//     therefore never forks from a threaded process (DESIGN.md rule 3).
+//     therefore never forks from a threaded process (ARCHITECTURE.md rule 3).
 //   ThreadLauncher (ThreadPool): one std::thread per worker; a thread that
 //     returns is reported like an exited process (status = code << 8).
 //

@@ -24,7 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "machine_report.hpp"
-#include "mpkit/ipc/machine.hpp"
+#include "mpkit/ipc/experiments/machine.hpp"
 #include "output/format.hpp"
 #include "output/json_rows.hpp"
 #include "output/table.hpp"
@@ -139,7 +139,7 @@ class CliTest : public ::testing::Test {
   fs::path dir_;
 };
 
-// Every key of DESIGN.md's row shape, with its JSON type.
+// Every key of ARCHITECTURE.md's row shape, with its JSON type.
 void expect_row_shape(const json& row) {
   SCOPED_TRACE(row.dump());
   ASSERT_TRUE(row.is_object());

@@ -1,5 +1,5 @@
 // Flags and counters: one conformance suite for every Flag backend and one
-// for every Counter backend (STYLE.md habit 12), plus what is particular to
+// for every Counter backend (ARCHITECTURE.md, style habit 12), plus what is particular to
 // each -- RawValueCounter really loses updates, ValueFlag/ValueCounter take
 // over from a holder killed with the lock, FutexFlag waiters sleep and wake
 // across processes, RedisFlag/RedisCounter validate their arguments and name
@@ -31,12 +31,12 @@
 #include "mpkit/ipc/counter.hpp"
 #include "mpkit/ipc/flag.hpp"
 #include "mpkit/ipc/futex_flag.hpp"
-#include "mpkit/ipc/manager.hpp"
-#include "mpkit/ipc/manager_flag_counter.hpp"
+#include "mpkit/ipc/remote/manager.hpp"
+#include "mpkit/ipc/remote/manager_flag_counter.hpp"
 #include "mpkit/ipc/raw_value_flag_counter.hpp"
-#include "mpkit/ipc/redis_client.hpp"
-#include "mpkit/ipc/redis_flag_counter.hpp"
-#include "mpkit/ipc/redis_server.hpp"
+#include "mpkit/ipc/remote/redis_client.hpp"
+#include "mpkit/ipc/remote/redis_flag_counter.hpp"
+#include "mpkit/ipc/remote/redis_server.hpp"
 #include "mpkit/ipc/value_flag_counter.hpp"
 
 namespace mpkit {

@@ -10,7 +10,7 @@
 // Children speak through their exit status only (test::Child, _exit); every
 // wait is bounded; no case asserts a speed.
 
-#include "mpkit/ipc/manager.hpp"
+#include "mpkit/ipc/remote/manager.hpp"
 
 #include <poll.h>
 #include <signal.h>
@@ -44,9 +44,9 @@
 #include "test_support.hpp"
 #include <gtest/gtest.h>
 
-#include "mpkit/ipc/detail/manager_protocol.hpp"
-#include "mpkit/ipc/manager_flag_counter.hpp"
-#include "mpkit/ipc/manager_queue.hpp"
+#include "mpkit/ipc/remote/detail/manager_protocol.hpp"
+#include "mpkit/ipc/remote/manager_flag_counter.hpp"
+#include "mpkit/ipc/remote/manager_queue.hpp"
 
 namespace mpkit {
 namespace {

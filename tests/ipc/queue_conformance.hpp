@@ -1,6 +1,6 @@
 #pragma once
 
-// The conformance suite every queue backend passes (STYLE.md habit 12).
+// The conformance suite every queue backend passes (ARCHITECTURE.md, style habit 12).
 //
 // A backend's test file specialises QueueFactory for its queue type and
 // instantiates the suite:

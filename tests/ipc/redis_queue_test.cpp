@@ -30,9 +30,9 @@
 #include <vector>
 
 #include "mpkit/ipc/joinable_queue.hpp"
-#include "mpkit/ipc/redis_client.hpp"
-#include "mpkit/ipc/redis_queue.hpp"
-#include "mpkit/ipc/redis_server.hpp"
+#include "mpkit/ipc/remote/redis_client.hpp"
+#include "mpkit/ipc/remote/redis_queue.hpp"
+#include "mpkit/ipc/remote/redis_server.hpp"
 #include "queue_conformance.hpp"
 #include "test_support.hpp"
 

@@ -19,8 +19,8 @@
 #include <gtest/gtest.h>
 
 #include "mpkit/ipc/process.hpp"
-#include "mpkit/ipc/redis_client.hpp"
-#include "mpkit/ipc/redis_server.hpp"
+#include "mpkit/ipc/remote/redis_client.hpp"
+#include "mpkit/ipc/remote/redis_server.hpp"
 
 namespace mpkit {
 namespace {

@@ -15,8 +15,8 @@
 //   read from /proc/<tid>/syscall, so a test can act exactly when a waiter
 //   has parked (rather than sleeping "long enough" and hoping).
 //
-// Children speak only through shared memory and their exit status (STYLE.md
-// habit 13). No helper starts a thread, so forking stays legal (DESIGN.md
+// Children speak only through shared memory and their exit status (ARCHITECTURE.md, style
+// habit 13). No helper starts a thread, so forking stays legal (ARCHITECTURE.md
 // rule 3) in every test that does not start threads of its own.
 
 #include <pthread.h>
@@ -116,7 +116,7 @@ class Child {
         code = fn();
       } catch (...) {
       }
-      ::_exit(code);  // never unwind into GoogleTest (DESIGN.md rule 4)
+      ::_exit(code);  // never unwind into GoogleTest (ARCHITECTURE.md rule 4)
     }
   }
   Child(const Child&) = delete;

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "mpkit/ipc/measurement.hpp"
-#include "mpkit/locking/contention_experiment.hpp"
+#include "mpkit/ipc/experiments/measurement.hpp"
+#include "mpkit/locking/experiments/contention_experiment.hpp"
 
 namespace mpkit::locking {
 namespace {

@@ -1,4 +1,4 @@
-// The conformance suite every lock of the registry passes (STYLE.md habit
+// The conformance suite every lock of the registry passes (ARCHITECTURE.md, style habit
 // 12): lifecycle, try_lock against a holder in another thread and another
 // process, bounded acquires that time out (never before their deadline),
 // std::scoped_lock / std::unique_lock, mutual exclusion of threads (names
@@ -35,7 +35,7 @@ using locking::LockStatus;
 
 // 3 workers on this 2-core machine: oversubscribed, so the FIFO spin locks
 // (ticket, MCS) hand off to descheduled waiters; counts stay small enough
-// for their collapse (NOTES.md: ~0.03-0.2 Mops/s) to finish in well under a
+// for their collapse (ARCHITECTURE.md machine notes: ~0.03-0.2 Mops/s) to finish in well under a
 // second.
 constexpr int kWorkers = 3;
 constexpr std::uint64_t kIncrements = kSanitized ? 2000 : 20000;

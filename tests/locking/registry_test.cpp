@@ -65,7 +65,7 @@ TEST(LockRegistryTest, InfoMatchesEachTypesTraits) {
     ++seen;
   });
   EXPECT_EQ(seen, lock_infos().size());
-  // The robust set the issue names, from the traits.
+  // The robust set, from the traits.
   std::vector<std::string_view> robust;
   for (const LockInfo& info : lock_infos()) {
     if (info.survives_owner_death) robust.push_back(info.name);

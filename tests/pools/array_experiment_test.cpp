@@ -2,7 +2,7 @@
 // fill by a pool verified, the memory proof (bounds on bytes, never on
 // time), the random fills — and the forgotten reseed reproduced and
 // detected; no process or segment left behind.
-#include "mpkit/pools/array_experiment.hpp"
+#include "mpkit/pools/experiments/array_experiment.hpp"
 
 #include <unistd.h>
 

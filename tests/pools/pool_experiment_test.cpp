@@ -2,7 +2,7 @@
 // per configuration with correct answers, and bad configurations name the
 // field. (Speed is never asserted.)
 
-#include "mpkit/pools/pool_experiment.hpp"
+#include "mpkit/pools/experiments/pool_experiment.hpp"
 
 #include <gtest/gtest.h>
 

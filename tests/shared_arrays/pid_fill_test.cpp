@@ -1,7 +1,7 @@
 // The pid-fill verifier: it accepts a correct fill and catches each way a
 // fill can be wrong — above all a deliberately skipped row, done by real
 // forked workers.
-#include "mpkit/shared_arrays/pid_fill.hpp"
+#include "mpkit/shared_arrays/experiments/pid_fill.hpp"
 
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
 // count_repeated_rows: rows equal to an earlier one, counted once each.
-#include "mpkit/shared_arrays/repeated_rows.hpp"
+#include "mpkit/shared_arrays/experiments/repeated_rows.hpp"
 
 #include <stdexcept>
 #include <vector>

@@ -25,7 +25,7 @@
 #include <gtest/gtest.h>
 
 #include "mpkit/ipc/process.hpp"
-#include "mpkit/shared_arrays/pid_fill.hpp"
+#include "mpkit/shared_arrays/experiments/pid_fill.hpp"
 
 extern char** environ;
 
@@ -86,7 +86,7 @@ TEST(SharedMatrixTest, RowsFilledByForkedWorkersWithTheirPidsAreSeenByTheParent)
 }
 
 // The same pattern with threads over one mapping, for ThreadSanitizer
-// (DESIGN.md rule 5): disjoint rows need no synchronisation beyond join.
+// (ARCHITECTURE.md rule 5): disjoint rows need no synchronisation beyond join.
 TEST(SharedMatrixTest, ThreadsOverOneMappingFillDisjointRows) {
   constexpr std::size_t kRows = 32;
   constexpr unsigned kThreads = 4;

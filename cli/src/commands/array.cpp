@@ -16,8 +16,8 @@
 
 #include "commands/commands.hpp"
 #include "experiment_command.hpp"
-#include "mpkit/ipc/machine.hpp"
-#include "mpkit/pools/array_experiment.hpp"
+#include "mpkit/ipc/experiments/machine.hpp"
+#include "mpkit/pools/experiments/array_experiment.hpp"
 #include "options.hpp"
 #include "output/format.hpp"
 

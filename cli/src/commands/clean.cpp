@@ -1,4 +1,4 @@
-// `mpkit clean`: remove named segments whose creator is dead (DESIGN.md rule 6).
+// `mpkit clean`: remove named segments whose creator is dead (ARCHITECTURE.md rule 6).
 
 #include <cstdio>
 #include <memory>

@@ -18,8 +18,8 @@
 
 #include "commands/commands.hpp"
 #include "experiment_command.hpp"
-#include "mpkit/ipc/machine.hpp"
-#include "mpkit/locking/contention_experiment.hpp"
+#include "mpkit/ipc/experiments/machine.hpp"
+#include "mpkit/locking/experiments/contention_experiment.hpp"
 #include "mpkit/locking/registry.hpp"
 #include "options.hpp"
 #include "output/format.hpp"

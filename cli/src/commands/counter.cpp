@@ -15,8 +15,8 @@
 
 #include "commands/commands.hpp"
 #include "experiment_command.hpp"
-#include "mpkit/ipc/machine.hpp"
-#include "mpkit/locking/counter_experiment.hpp"
+#include "mpkit/ipc/experiments/machine.hpp"
+#include "mpkit/locking/experiments/counter_experiment.hpp"
 #include "options.hpp"
 #include "output/format.hpp"
 

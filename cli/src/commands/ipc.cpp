@@ -24,9 +24,9 @@
 #include "output/json_rows.hpp"
 #include <fmt/format.h>
 
-#include "mpkit/ipc/flag_experiment.hpp"
-#include "mpkit/ipc/machine.hpp"
-#include "mpkit/ipc/transport_experiment.hpp"
+#include "mpkit/ipc/experiments/flag_experiment.hpp"
+#include "mpkit/ipc/experiments/machine.hpp"
+#include "mpkit/ipc/experiments/transport_experiment.hpp"
 
 namespace mpkit::cli {
 namespace {
@@ -163,7 +163,7 @@ std::optional<std::string> ratio_target(std::string_view what, std::optional<dou
                      ratio >= target ? "met" : "MISSED");
 }
 
-// The targets, each from rows of this one run: lockfree 8 B 1:1
+// The targets, each from rows of this one run: lockfree 8 B 1:1
 // against the spinning Boost spsc_queue (>= 1.5x) and Boost's message_queue
 // (>= 10x); lockfree round trip p50 <= 1 us; lockfree-mpmc 2x2 against
 // boost-mq 2x2 (>= 5x).
@@ -600,7 +600,8 @@ Command ipc_command() {
   command.quick = [](const SuiteContext& context) {
     const unsigned repeats = context.repeat ? *context.repeat : 3;
     // Pinned in the suite: unpinned, the two sides often share one CPU and the
-    // figures flip between two regimes run to run (NOTES.md: pin, report placement).
+    // figures flip between two regimes run to run (ARCHITECTURE.md machine notes: pin, report
+    // placement).
     const bool pin = machine_info().cores_available >= 2;
     IpcPlan plan;
     TransportConfig queues;

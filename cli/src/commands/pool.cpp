@@ -18,9 +18,9 @@
 
 #include "commands/commands.hpp"
 #include "experiment_command.hpp"
-#include "mpkit/ipc/machine.hpp"
-#include "mpkit/pools/pool_experiment.hpp"
-#include "mpkit/pools/python_baseline.hpp"
+#include "mpkit/ipc/experiments/machine.hpp"
+#include "mpkit/pools/experiments/pool_experiment.hpp"
+#include "mpkit/pools/experiments/python_baseline.hpp"
 #include "options.hpp"
 #include "output/format.hpp"
 #include "output/plot.hpp"
@@ -233,7 +233,7 @@ Command pool_command() {
     sub.add_option("--plot", options->plot_path, "write a PNG of the sweep: speedup vs workers")
         ->type_name("FILE");
     sub.footer(
-        "Parts (EXPERIMENTS.md sections 2 and 7; issue 4):\n"
+        "Parts (EXPERIMENTS.md sections 2 and 7):\n"
         "  overhead   a no-op mapped over --overhead-inputs items at chunksize 1 and the default\n"
         "             (ceil(n / (4 x workers)), Python's), 2 workers: ProcessPool, ThreadPool and\n"
         "             Python's multiprocessing.Pool (python3, measured in this run), tasks/s\n"

@@ -14,7 +14,7 @@
 
 #include "commands/commands.hpp"
 #include "machine_report.hpp"
-#include "mpkit/ipc/machine.hpp"
+#include "mpkit/ipc/experiments/machine.hpp"
 #include "options.hpp"
 #include "output/format.hpp"
 #include "output/json_rows.hpp"

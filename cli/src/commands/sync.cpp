@@ -13,8 +13,8 @@
 
 #include "commands/commands.hpp"
 #include "experiment_command.hpp"
-#include "mpkit/ipc/machine.hpp"
-#include "mpkit/ipc/sync_experiment.hpp"
+#include "mpkit/ipc/experiments/machine.hpp"
+#include "mpkit/locking/experiments/sync_experiment.hpp"
 #include "options.hpp"
 #include "output/format.hpp"
 #include "output/json_rows.hpp"
@@ -189,7 +189,8 @@ Command sync_command() {
     if (context.repeat) config.repeats = *context.repeat;
     // Pinned in the suite: unpinned, the two sides often share one CPU, and
     // the wake-up and spin figures then flip between two regimes run to run
-    // (NOTES.md: pin and report placement). A single CPU cannot be pinned apart.
+    // (ARCHITECTURE.md machine notes: pin and report placement). A single CPU cannot be pinned
+    // apart.
     config.pin = machine_info().cores_available >= 2;
     return sync_report(config, *context.progress);
   };

@@ -18,7 +18,7 @@ namespace mpkit::cli {
 /// 5.1e7 -> "51.0 M", 1234 -> "1.23 k", 12 -> "12.0".
 [[nodiscard]] std::string human_count(double value);
 
-/// A metric by the unit in its key (DESIGN.md): "*_ns", "*_ns_*" and "ns_*"
+/// A metric by the unit in its key (ARCHITECTURE.md): "*_ns", "*_ns_*" and "ns_*"
 /// as a duration, "*_per_s" as a rate ("51.0 M/s"), "*_bytes" as a size, anything
 /// else with 4 significant digits.
 [[nodiscard]] std::string format_metric(std::string_view key, double value);

@@ -1,6 +1,6 @@
 #pragma once
 
-// JSON Lines in DESIGN.md's one row shape, for every experiment:
+// JSON Lines in ARCHITECTURE.md's one row shape, for every experiment:
 //
 //   {"experiment": ..., "variant": ..., "workers": N, "params": {...},
 //    "repeats": N, "seconds": {"min": s, "median": s, "max": s},
@@ -15,8 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "mpkit/ipc/machine.hpp"
-#include "mpkit/ipc/measurement.hpp"
+#include "mpkit/ipc/experiments/machine.hpp"
+#include "mpkit/ipc/experiments/measurement.hpp"
 
 namespace mpkit::cli {
 

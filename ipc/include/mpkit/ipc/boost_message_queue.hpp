@@ -35,7 +35,7 @@
 //     attempted.
 //
 // What a SIGKILL of a peer does
-//   - Boost 1.74's interprocess_mutex is NOT robust (NOTES.md lesson 2): a
+//   - Boost 1.74's interprocess_mutex is NOT robust (ARCHITECTURE.md, peer lesson 2): a
 //     process killed while inside Boost's send/receive critical section
 //     (microseconds) leaves the mutex locked and every other user of the
 //     queue hangs in Boost's untimed lock, out of mpkit's reach.

@@ -121,7 +121,7 @@ class BoostSpscQueue {
   static_assert(Capacity >= 1, "BoostSpscQueue: Capacity must be >= 1");
 
   using Ring = boost::lockfree::spsc_queue<T, boost::lockfree::capacity<Capacity>>;
-  // What makes Boost's queue usable in shared memory (DESIGN.md rule 2):
+  // What makes Boost's queue usable in shared memory (ARCHITECTURE.md rule 2):
   static_assert(sizeof(Ring) >= (Capacity + 1) * sizeof(T),
                 "compile-time capacity: the slots live inside the object, no heap pointer");
   static_assert(!std::is_polymorphic_v<Ring>, "no vtable pointer");

@@ -1,6 +1,6 @@
 #pragma once
 
-// Errors shared by every mpkit folder (DESIGN.md, "Errors").
+// Errors shared by every mpkit folder (ARCHITECTURE.md, "Errors").
 //
 // - Acquiring an OS resource throws std::system_error whose code is the errno
 //   and whose what() names the attempt: "shm_open /mpkit.123.4: File exists".

@@ -4,7 +4,7 @@
 //
 // Why not std::atomic<T>::wait/notify: libstdc++ implements them with
 // FUTEX_PRIVATE_FLAG (and, for most T, a process-local table of waiters), so
-// a notify in one process never wakes a waiter in another (DESIGN.md rule 1,
+// a notify in one process never wakes a waiter in another (ARCHITECTURE.md rule 1,
 // checked on this machine). These functions issue futex(2) without the
 // private flag, keyed by the physical page, so they work on any MAP_SHARED
 // mapping, at any address in each process.

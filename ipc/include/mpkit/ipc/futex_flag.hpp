@@ -8,7 +8,7 @@
 //
 // Why it is defensible: polling costs the same as AtomicFlag (one acquire
 // load, no system call), set() costs one atomic RMW plus a FUTEX_WAKE only
-// when someone is asleep on the word (~0.3 µs; NOTES.md "system-call
+// when someone is asleep on the word (~0.3 µs; ARCHITECTURE.md machine notes "system-call
 // floor"), and a sleeping waiter burns no CPU -- on a 2-core machine a
 // polling parent would steal a core from a worker.
 //

@@ -1,6 +1,6 @@
 #pragma once
 
-// Layout constants for everything placed in shared memory (DESIGN.md rule 2).
+// Layout constants for everything placed in shared memory (ARCHITECTURE.md rule 2).
 
 #include <cstddef>
 

@@ -4,7 +4,7 @@
 //
 // The child runs `fn` and leaves with _exit: it never returns into the
 // parent's stack, never runs the parent's destructors or atexit handlers
-// (GoogleTest's reporting, a pool's destructor, shm unlinks; DESIGN.md rule
+// (GoogleTest's reporting, a pool's destructor, shm unlinks; ARCHITECTURE.md rule
 // 4). `fn` returning an int gives the exit code; a void `fn` exits 0; an
 // exception escaping `fn` is printed to stderr ("mpkit child <pid>: <what>")
 // and exits with kUncaughtExceptionExit. pthread_exit() in `fn` ends the whole
@@ -17,7 +17,7 @@
 //
 // Contract
 //   Requires: the calling process has no threads of its own unless `fn` only
-//             runs async-signal-safe code (DESIGN.md rule 3).
+//             runs async-signal-safe code (ARCHITECTURE.md rule 3).
 //   Guarantees: no zombie: join() reaps; the destructor kills (SIGKILL) a
 //             child still running and reaps it. With kill_with_parent (the
 //             default), the child gets SIGKILL when the parent dies; Linux

@@ -6,7 +6,7 @@
 //
 // >>> RawValueCounter LOSES UPDATES. On purpose. <<<
 //   Its add() is load, add, store: two processes that load the same value
-//   both store value + 1, and one increment is gone (NOTES.md measured
+//   both store value + 1, and one increment is gone (the machine notes in ARCHITECTURE.md measured
 //   12-50 % lost with 2 processes x 10 M). It exists to reproduce the book's
 //   lesson, carries kLosesUpdates = true (see loses_updates_v in counter.hpp),
 //   and must never be used where a correct count matters: use AtomicCounter.

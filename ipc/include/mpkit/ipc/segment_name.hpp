@@ -3,7 +3,7 @@
 // Names of POSIX shared-memory segments, and the sweep behind `mpkit clean`.
 //
 // Every segment mpkit creates is named "/mpkit.<pid>.<tag>", where <pid> is
-// the creating process (DESIGN.md rule 6). A process killed before it could
+// the creating process (ARCHITECTURE.md rule 6). A process killed before it could
 // unlink leaves its segments in /dev/shm; the pid in the name lets a later
 // sweep tell whose they were and whether that process is still alive.
 //

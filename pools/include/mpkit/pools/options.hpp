@@ -51,7 +51,7 @@ inline constexpr int kWorkerProtocolExit = 72;
 
 /// The worker's index (0 .. workers-1) inside a pool's worker (task or
 /// initializer), -1 elsewhere. With index and pid, seed per-worker random
-/// streams (DESIGN.md rule 7: fork copies the parent's RNG state).
+/// streams (ARCHITECTURE.md rule 7: fork copies the parent's RNG state).
 [[nodiscard]] int this_worker_index() noexcept;
 
 }  // namespace mpkit

@@ -6,7 +6,7 @@
 // What it is
 //   ProcessPool forks its workers when it is built: first a single-threaded
 //   fork server (zygote), which then forks every worker and every
-//   replacement, so the pool never forks from a threaded process (DESIGN.md
+//   replacement, so the pool never forks from a threaded process (ARCHITECTURE.md
 //   rule 3). Workers see the parent's memory AS OF CONSTRUCTION (like
 //   Python's fork pools): globals changed and mappings made later are not
 //   seen, and only what travels as arguments reaches a task. ThreadPool has

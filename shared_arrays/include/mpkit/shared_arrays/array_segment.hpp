@@ -55,7 +55,7 @@ inline constexpr std::size_t kPageSize = 4096;
 
 /// How to fault every page of an array in before it is used (see
 /// SharedArray::prefault). Each moves the first-touch cost (about 3 µs per
-/// 4 KiB page of shared memory on this VM, NOTES.md) to a moment of the
+/// 4 KiB page of shared memory on this VM, ARCHITECTURE.md machine notes) to a moment of the
 /// caller's choosing; only the parallel ones can shorten it.
 enum class Prefault {
   /// madvise(MADV_POPULATE_WRITE) — MADV_POPULATE_READ for a read-only

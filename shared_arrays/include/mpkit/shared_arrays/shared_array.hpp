@@ -152,7 +152,7 @@ class SharedArray {
 
   /// Faults every page in now (see Prefault; `workers` for the touch
   /// methods). Requires the caller has no threads of its own for
-  /// kTouchProcesses (DESIGN.md rule 3).
+  /// kTouchProcesses (ARCHITECTURE.md rule 3).
   void prefault(Prefault how = Prefault::kPopulate, unsigned workers = 2) const {
     segment_.prefault(how, workers);
   }

@@ -153,7 +153,7 @@ class SharedMatrix {
   }
 
   /// Faults every page in now (see Prefault). kTouchProcesses requires the
-  /// caller has no threads of its own (DESIGN.md rule 3).
+  /// caller has no threads of its own (ARCHITECTURE.md rule 3).
   void prefault(Prefault how = Prefault::kPopulate, unsigned workers = 2) const {
     segment_.prefault(how, workers);
   }

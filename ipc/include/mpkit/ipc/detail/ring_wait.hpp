@@ -6,7 +6,7 @@
 // Protocol (an "eventcount", one per direction: consumers waiting for items,
 // producers waiting for room)
 //   - A waiter first spins (detail::spin_until, ~2.5 µs to start with): a
-//     hand-off about to happen costs ~40 ns, a futex wake ~20 µs (NOTES.md).
+//     hand-off about to happen costs ~40 ns, a futex wake ~20 µs (ARCHITECTURE.md machine notes).
 //   - The spin adapts, per thread. A fixed short spin has a stable slow
 //     state: in a ping-pong where both sides once parked, each reply comes
 //     a wake-up (~20-30 µs) after the request, longer than the spin, so both

@@ -4,14 +4,14 @@
 // Semaphore, Event, Barrier): a CPU pause, the bounded spin every waiter runs
 // before it parks on a futex, and a saturating duration -> Deadline.
 //
-// Why spin at all: a futex wake across cores costs ~20 µs here (NOTES.md,
+// Why spin at all: a futex wake across cores costs ~20 µs here (ARCHITECTURE.md machine notes,
 // "blocking wake-up across cores"), a cache-line hand-off ~30 ns. A waiter
 // that polls for a couple of µs catches every hand-off that is about to
 // happen at sub-µs cost; one that would wait longer parks and burns nothing.
 //
 // Why the spin is bounded by a count rather than a clock: reading the clock
 // costs ~22 ns, as much as one pause. kSpinLimit pauses take ~2.5 µs on this
-// VM (PAUSE 24.4 ns, NOTES.md) and at most ~5 µs on hosts with a slow PAUSE
+// VM (PAUSE 24.4 ns, ARCHITECTURE.md machine notes) and at most ~5 µs on hosts with a slow PAUSE
 // (~140 cycles on Intel since Skylake).
 
 #include <atomic>

@@ -2,7 +2,7 @@
 
 // SpinningBoostSpsc<T, Capacity>: boost::lockfree::spsc_queue in an anonymous
 // shared mapping, busy-polled -- the baseline the `lockfree` targets are
-// measured against (the "spinning spsc_queue in shared memory"), in
+// measured against ("a spinning spsc_queue in shared memory"), in
 // the transport experiment (`boost-spsc-spin`) and bench/queue_bench.cpp.
 //
 // A measuring stick, not a transport: it never parks (a waiting side burns

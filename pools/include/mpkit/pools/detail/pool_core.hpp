@@ -20,7 +20,7 @@
 // `count` items is one message each way; the result payload holds per item
 // a status byte (0 value, 1 TaskError message) and the encoded value.
 //
-// Which chunk a dead worker held (NOTES.md, "never lose a task silently"):
+// Which chunk a dead worker held (ARCHITECTURE.md, peer lesson 1: "never lose a task silently"):
 // a worker pushes a chunk's result before it pops the next header, so the
 // parent, after draining the dead worker's result ring and taking back the
 // records still in its task ring, knows exactly how many records it consumed;
