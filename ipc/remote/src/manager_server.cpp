@@ -14,7 +14,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <new>
 #include <stdexcept>
 #include <string_view>
@@ -25,9 +24,12 @@
 #include "mpkit/ipc/error.hpp"
 #include "mpkit/ipc/remote/manager.hpp"
 #include "mpkit/ipc/this_process.hpp"
+#include "server_process.hpp"
 
 namespace mpkit {
 namespace {
+
+using detail::FileDescriptor;
 
 using std::chrono::milliseconds;
 
@@ -35,43 +37,6 @@ constexpr std::string_view kDirectoryTemplate = "/mpkit-manager.XXXXXX";
 constexpr std::string_view kSocketName = "/manager.sock";
 // Connections the kernel queues before the server accepts them.
 constexpr int kListenBacklog = 128;
-
-class FileDescriptor {
- public:
-  FileDescriptor() noexcept = default;
-  explicit FileDescriptor(int fd) noexcept : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() { reset(); }
-  [[nodiscard]] int get() const noexcept { return fd_; }
-  [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }
-  void reset(int fd = -1) noexcept {
-    if (fd_ >= 0) (void)::close(fd_);  // Linux closes even on EINTR: never retry
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-// mkdtemp under $TMPDIR (or /tmp) unless the socket path would then exceed
-// sun_path: a long $TMPDIR falls back to /tmp rather than fail.
-std::string make_private_directory() {
-  std::string base = "/tmp";
-  if (const char* tmpdir = std::getenv("TMPDIR"); tmpdir != nullptr && tmpdir[0] == '/') {
-    base = tmpdir;
-    while (base.size() > 1 && base.back() == '/') base.pop_back();
-    if (base == "/") base.clear();
-  }
-  if (base.size() + kDirectoryTemplate.size() + kSocketName.size() >=
-      sizeof(sockaddr_un::sun_path)) {
-    base = "/tmp";
-  }
-  const std::string pattern = base + std::string(kDirectoryTemplate);
-  std::string path = pattern;
-  if (::mkdtemp(path.data()) == nullptr) throw_errno("ManagerServer: mkdtemp " + pattern);
-  return path;  // mkdtemp makes it 0700
-}
 
 int listen_on(const std::string& path) {
   FileDescriptor fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -98,21 +63,6 @@ void close_all_but(int a, int b) noexcept {
   ::close_range(hi + 1, ~0U, 0);
 }
 
-std::string describe_exit(int exitcode) {
-  if (exitcode < 0) return "was killed by signal " + std::to_string(-exitcode);
-  return "exited with code " + std::to_string(exitcode);
-}
-
-void kill_and_reap(Process& process) noexcept {
-  process.kill();
-  try {
-    process.join();
-  } catch (...) {
-    // join() without a timeout only throws for a moved-from Process; the
-    // Process destructor reaps in any case.
-  }
-}
-
 // Waits for the ready byte: true once read; false at the deadline; throws
 // runtime_error when the child closed the pipe without it (it died).
 bool wait_ready(int fd, milliseconds timeout, Process& process, pid_t pid) {
@@ -131,7 +81,7 @@ bool wait_ready(int fd, milliseconds timeout, Process& process, pid_t pid) {
     (void)process.join(std::chrono::seconds(1));
     const int code = process.exitcode().value_or(-SIGKILL);
     throw std::runtime_error("ManagerServer: the server (pid " + std::to_string(pid) + ") " +
-                             describe_exit(code) + " before it was ready");
+                             detail::describe_exit(code) + " before it was ready");
   }
 }
 
@@ -155,7 +105,7 @@ ManagerServer::ManagerServer(ManagerServerOptions options)
                            std::to_string(detail::manager::kMinFrameBytes) + ", 2^30] (got " +
                            std::to_string(options.max_frame_bytes) + ")");
   }
-  directory_ = make_private_directory();
+  directory_ = detail::make_private_directory("ManagerServer", kDirectoryTemplate, kSocketName);
   socket_path_ = directory_ + std::string(kSocketName);
   try {
     FileDescriptor listener(listen_on(socket_path_));
@@ -180,12 +130,7 @@ ManagerServer::ManagerServer(ManagerServerOptions options)
                                std::to_string(options.start_timeout.count()) + " ms; killed it");
     }
   } catch (...) {
-    if (process_) {
-      kill_and_reap(*process_);
-      process_.reset();
-    }
-    std::error_code ignored;
-    std::filesystem::remove_all(directory_, ignored);
+    detail::abandon_start(process_, directory_);
     throw;
   }
 }
@@ -230,15 +175,7 @@ void ManagerServer::stop() noexcept {
     process_.reset();  // moved-from: owns no pid, kills nothing
     return;
   }
-  process_->terminate();
-  try {
-    if (!process_->join(stop_grace_)) kill_and_reap(*process_);
-  } catch (...) {
-    kill_and_reap(*process_);  // pidfd_open failed: no timed wait, so no grace
-  }
-  process_.reset();
-  std::error_code ignored;
-  std::filesystem::remove_all(directory_, ignored);
+  detail::stop_server(process_, stop_grace_, /*already_asked=*/false, directory_);
 }
 
 }  // namespace mpkit

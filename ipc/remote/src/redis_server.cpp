@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
-#include <filesystem>
 #include <string_view>
 #include <system_error>
 #include <thread>
@@ -20,9 +19,12 @@
 
 #include "mpkit/ipc/error.hpp"
 #include "mpkit/ipc/remote/redis_client.hpp"
+#include "server_process.hpp"
 
 namespace mpkit {
 namespace {
+
+using detail::FileDescriptor;
 
 using std::chrono::milliseconds;
 
@@ -36,20 +38,6 @@ constexpr int kExecFailedExit = 127;
 // How much of the log a start-up failure quotes.
 constexpr off_t kLogTailBytes = 2048;
 constexpr std::size_t kLogTailLines = 15;
-
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) noexcept : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  [[nodiscard]] int get() const noexcept { return fd_; }
-
- private:
-  int fd_;
-};
 
 bool is_executable_file(const std::string& path) noexcept {
   struct stat info {};
@@ -80,26 +68,6 @@ std::string find_executable(const std::string& requested) {
   throw_system_error(ENOENT,
                      "RedisServer: redis-server not found on PATH nor at " +
                          std::string(kDefaultExecutable));
-}
-
-// mkdtemp under $TMPDIR (or /tmp) unless the socket path would then exceed
-// sun_path (108 bytes): a long $TMPDIR falls back to /tmp rather than fail.
-std::string make_private_directory() {
-  std::string base = "/tmp";
-  if (const char* tmpdir = std::getenv("TMPDIR");
-      tmpdir != nullptr && tmpdir[0] == '/') {
-    base = tmpdir;
-    while (base.size() > 1 && base.back() == '/') base.pop_back();
-    if (base == "/") base.clear();
-  }
-  if (base.size() + kDirectoryTemplate.size() + kSocketName.size() >=
-      sizeof(sockaddr_un::sun_path)) {
-    base = "/tmp";
-  }
-  const std::string pattern = base + std::string(kDirectoryTemplate);
-  std::string path = pattern;
-  if (::mkdtemp(path.data()) == nullptr) throw_errno("mkdtemp " + pattern);
-  return path;
 }
 
 // A redis.conf string argument: double-quoted, with \ and " escaped
@@ -154,13 +122,6 @@ std::string log_tail(const std::string& path) {
   return cut == 0 ? text : text.substr(cut + 1);
 }
 
-std::string describe_exit(int exitcode) {
-  if (exitcode < 0) return "was killed by signal " + std::to_string(-exitcode);
-  if (exitcode == kExecFailedExit)
-    return "could not be executed (exit code 127)";
-  return "exited with code " + std::to_string(exitcode);
-}
-
 // Writes "<prefix><errno>\n" with write(2) only: runs in the forked child,
 // where nothing that may allocate or lock is allowed (ARCHITECTURE.md rule 3).
 void write_exec_failure(const char* prefix, std::size_t prefix_size,
@@ -178,17 +139,6 @@ void write_exec_failure(const char* prefix, std::size_t prefix_size,
   ignored = ::write(STDERR_FILENO, "\n", 1);
 }
 
-// Kills and reaps a child that never became a usable server.
-void kill_and_reap(Process& process) noexcept {
-  process.kill();
-  try {
-    process.join();
-  } catch (...) {
-    // join() without a timeout only throws for a moved-from Process; the
-    // Process destructor reaps in any case.
-  }
-}
-
 }  // namespace
 
 RedisServer::RedisServer(RedisServerOptions options)
@@ -202,7 +152,7 @@ RedisServer::RedisServer(RedisServerOptions options)
                            std::to_string(options.stop_grace.count()) + ")");
   }
   const std::string executable = find_executable(options.executable);
-  directory_ = make_private_directory();
+  directory_ = detail::make_private_directory("RedisServer", kDirectoryTemplate, kSocketName);
   socket_path_ = directory_ + std::string(kSocketName);
   url_ = "unix://" + socket_path_;
   const std::string config_path = directory_ + std::string(kConfigName);
@@ -271,13 +221,13 @@ RedisServer::RedisServer(RedisServerOptions options)
         const int code = process_->exitcode().value_or(-SIGKILL);
         throw std::runtime_error(
             start_failure + " (pid " + std::to_string(pid_) + ") " +
-            describe_exit(code) +
+            detail::describe_exit(code) +
             " before answering PING; its log ends with:\n" +
             log_tail(log_path));
       }
       const auto now = std::chrono::steady_clock::now();
       if (now >= deadline) {
-        kill_and_reap(*process_);
+        detail::kill_and_reap(*process_);
         throw std::runtime_error(
             start_failure + " (pid " + std::to_string(pid_) +
             ") did not answer PING within " +
@@ -301,12 +251,7 @@ RedisServer::RedisServer(RedisServerOptions options)
       pause = std::min(pause * 2, milliseconds(20));
     }
   } catch (...) {
-    if (process_) {
-      kill_and_reap(*process_);
-      process_.reset();
-    }
-    std::error_code ignored;
-    std::filesystem::remove_all(directory_, ignored);
+    detail::abandon_start(process_, directory_);
     throw;
   }
 }
@@ -348,15 +293,7 @@ void RedisServer::stop() noexcept {
   } catch (...) {
     // Expected after SHUTDOWN (connection closed); otherwise SIGTERM below.
   }
-  if (!asked) process_->terminate();
-  try {
-    if (!process_->join(stop_grace_)) kill_and_reap(*process_);
-  } catch (...) {
-    kill_and_reap(*process_);  // pidfd_open failed: no timed wait, so no grace
-  }
-  process_.reset();
-  std::error_code ignored;
-  std::filesystem::remove_all(directory_, ignored);
+  detail::stop_server(process_, stop_grace_, asked, directory_);
 }
 
 }  // namespace mpkit
