@@ -432,9 +432,8 @@ class ByteRing {
   }
 
   // memcpy, without the library call for up to 16 bytes: two overlapping
-  // loads and stores, as memcpy does inside (measured on this VM, one
-  // thread: an 8-byte push+pop ~37 ns through the call, ~27 ns inline,
-  // together with the geometry cached in the handle). Never touches a byte
+  // loads and stores, as memcpy does inside (a small push+pop is dominated
+  // by the call otherwise; figures in ipc/README.md). Never touches a byte
   // outside [from, from + n) or [to, to + n), and
   // never passes memcpy a null pointer (an empty span's data()).
   static void copy_bytes(std::byte* to, const std::byte* from, std::size_t n) noexcept {

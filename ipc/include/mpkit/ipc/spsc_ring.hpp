@@ -35,9 +35,8 @@
 //     lets the push through. Taking each slot the moment it frees makes both
 //     sides work on the same lines: every pop's head store then pulls the
 //     line back from the polling producer, and the consumer, the slower
-//     side, slows down further (queue_bench, 8 B, full ring: 86 M items/s
-//     slot by slot, 145-229 M/s with the refill and the out-of-line slow
-//     paths).
+//     side, slows down further (figures: ipc/README.md, "A refill and a
+//     slip").
 //   - Slip: the mirror image for a consumer that keeps catching up. A
 //     pop_until that finds the ring empty after popping >= 8 items since a
 //     pop_until last found it empty (a stream; a ping-pong's runs are one
@@ -49,10 +48,9 @@
 //     costs the consumer those 25 us of polling before it parks). Popping
 //     each item right behind the producer pulls the slot's line and the
 //     tail's away from it after every store (the hardware prefetcher pulls
-//     the next lines too), which held a stream that started with an empty
-//     ring at 33-42 M items/s (8 B, mpkit ipc, pinned) against 58-68 M/s for
-//     a busy-polled Boost spsc_queue; slipping, 104-115 M/s. Cost: an item
-//     of a fast stream (>= 20 M items/s) may wait up to ~25 us. One-item
+//     the next lines too), which held back a stream that started with an
+//     empty ring (figures in the README). Cost: an item of a fast stream
+//     (>= 20 M items/s) may wait up to ~25 us. One-item
 //     round trips and streams slower than ~50 ns an item are not delayed; a
 //     burst of >= 8 requests may add about one poll gap (~0.4 us).
 //   - Waiting (detail/ring_wait.hpp): a blocked side spins (an adaptive

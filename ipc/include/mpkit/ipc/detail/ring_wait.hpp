@@ -154,8 +154,7 @@ inline void wake_parked(RingGate& gate) noexcept {
   // takes the count to 0 and wakes them all; later publications, until a
   // waiter registers again, see 0 and make no system call. (Decrementing on
   // wake-up instead would let the peer issue a FUTEX_WAKE per item during
-  // the ~20 µs the sleeper takes to get going -- measured: 64-byte SPSC
-  // throughput fell to ~4 M items/s.)
+  // the ~20 µs the sleeper takes to get going, and throughput collapses.)
   if (parked_after_publishing(gate) != 0 &&
       gate.waiters.exchange(0, std::memory_order_seq_cst) != 0) [[unlikely]] {
     // release: a waiter that reads the new seq (acquire) sees our publication.

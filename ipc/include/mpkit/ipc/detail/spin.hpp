@@ -43,10 +43,9 @@ enum class Poll {
   kEveryPause,
   /// After 1, 2, 4, 8, then every 16 pauses: for lock waiters, whose every
   /// poll pulls the lock's cache line away from the holder about to write
-  /// it. Measured with sync_bench on this VM (2 processes, tight loop):
-  /// contended Mutex ~40 Mops/s polling every pause, ~100 backing off;
-  /// but a Semaphore ping-pong backing off rose from ~0.7 to ~2 µs a round
-  /// trip (more waits outlived the spin and parked), hence two policies.
+  /// it. Backing off raises a contended Mutex's throughput but slows a
+  /// Semaphore ping-pong (more waits outlive the spin and park), hence two
+  /// policies (sync_bench figures: ipc/README.md, "Futex").
   kBackingOff,
 };
 
