@@ -10,8 +10,9 @@
 //                    (the book's value-nolock); its kLosesUpdates is true
 //   ValueCounter     an int64 guarded by a robust mpkit::Mutex, like mp.Value
 //   RedisCounter     INCR / INCRBY / GET of a key on a Redis server
-//   ManagerCounter an add request per call to a Manager server process
-//                    (manager_flag_counter.hpp): exact
+//                    (mpkit::ipc_remote, mpkit/ipc/remote/redis_flag_counter.hpp)
+//   ManagerCounter   an add request per call to a Manager server process
+//                    (mpkit::ipc_remote, mpkit/ipc/remote/manager_flag_counter.hpp): exact
 //
 // Semantics shared by every backend
 //   - A new counter is 0. increment() is add(1).

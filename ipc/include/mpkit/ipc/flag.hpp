@@ -4,15 +4,20 @@
 // found" flag of the prime-validation experiments (EXPERIMENTS.md §1).
 //
 // Backends (one handle class each; every one models Flag):
-//   AtomicFlag     std::atomic<uint8_t> in an anonymous mapping (atomic_flag_counter.hpp)
-//   RawValueFlag   a plain byte, relaxed loads/stores, like mp.RawValue
-//   (raw_value_flag_counter.hpp) ValueFlag      a byte guarded by a robust mpkit::Mutex, like
-//   mp.Value (value_flag_counter.hpp) FutexFlag      an mpkit::Event: one load to poll, and waiters
-//   can sleep
+//
+//   AtomicFlag     std::atomic<uint8_t> in an anonymous mapping
+//                  (atomic_flag_counter.hpp)
+//   RawValueFlag   a plain byte, relaxed loads and stores, like mp.RawValue
+//                  (raw_value_flag_counter.hpp)
+//   ValueFlag      a byte guarded by a robust mpkit::Mutex, like mp.Value
+//                  (value_flag_counter.hpp)
+//   FutexFlag      an mpkit::Event: one load to poll, and waiters can sleep
 //                  until set (futex_flag.hpp); models WaitableFlag too
-//   RedisFlag      GET/SET of a key on a Redis server (redis_flag_counter.hpp)
+//   RedisFlag      GET/SET of a key on a Redis server (mpkit::ipc_remote,
+//                  mpkit/ipc/remote/redis_flag_counter.hpp)
 //   ManagerFlag    a request/response per call to a Manager server process
-//                  (manager_flag_counter.hpp); throws on a dead server
+//                  (mpkit::ipc_remote, mpkit/ipc/remote/manager_flag_counter.hpp);
+//                  throws on a dead server
 //
 // Semantics shared by every backend
 //   - A new flag is clear. set() and clear() are idempotent; is_set() reports
@@ -29,8 +34,13 @@
 //
 // Example
 //   auto found = mpkit::AtomicFlag::create();
-//   mpkit::Process worker([&] { for (auto b : blocks) { if (found.is_set()) return; if (search(b))
-//   found.set(); } }); static_assert(mpkit::Flag<mpkit::AtomicFlag>);
+//   mpkit::Process worker([&] {
+//     for (auto block : blocks) {
+//       if (found.is_set()) return;
+//       if (search(block)) found.set();
+//     }
+//   });
+//   static_assert(mpkit::Flag<mpkit::AtomicFlag>);
 
 #include <concepts>
 
