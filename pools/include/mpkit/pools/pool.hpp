@@ -38,7 +38,13 @@
 //   (those queued behind it go to other workers). A task over task_timeout:
 //   TaskTimedOut, worker killed and replaced. More than crash_limit crashes
 //   within crash_window: respawning stops, pending work fails with
-//   PoolBroken, later calls throw PoolBroken. Destruction or terminate()
+//   PoolBroken, later calls throw PoolBroken. A fork server that dies
+//   (killed: its workers die with it, by PDEATHSIG, reporting nothing): the
+//   parent reads the server's socket at least once per 4 ms wait slice, so
+//   within a slice of the next (or current) waiting call broken() is true,
+//   results already pushed are delivered, every other pending item fails
+//   with PoolBroken, the dead server is reaped, later calls throw
+//   PoolBroken; close() + join() return true. Destruction or terminate()
 //   with work pending: workers killed and reaped (no zombies, no segments:
 //   every mapping is anonymous), pending items fail with PoolBroken. A parent
 //   that dies takes the zygote and the workers with it (PR_SET_PDEATHSIG).
