@@ -29,6 +29,8 @@
 //   submit(fn, args...) / apply_async  AsyncResult<R> with get(), get(timeout)
 //   close(), join(timeout), terminate()
 //   Default chunksize for map/starmap: ceil(n / (4 x workers)), as Python's.
+//   A chunksize beyond the input (up to SIZE_MAX) is one chunk of it all
+//   (at most 2^32 - 1 items: a chunk's item count is 32 bits).
 //
 // Faults
 //   A task that throws: its item is a TaskError ("<type>: <what>"); the
