@@ -6,7 +6,9 @@
 //   parent -> zygote  Request {spawn | kill, slot, generation}
 //   zygote -> parent  LaunchReport {spawned | exited | spawn failed, ...},
 //                     each followed by notify() (a futex wake if the parent
-//                     is parked), so the parent never polls the socket blindly.
+//                     is parked), so the parent reads the socket when told;
+//                     and once per wait slice anyway, for the end of file a
+//                     killed zygote leaves without any notify().
 //   shutdown request, or EOF on the zygote's end (its process died): the
 //   zygote SIGKILLs every worker, reaps them all and exits 0.
 // The zygote blocks SIGCHLD and reads it from a signalfd next to the socket
@@ -216,6 +218,8 @@ class ForkServer final : public WorkerLauncher {
     for (;;) {
       if (::send(sock_, &request, sizeof request, MSG_NOSIGNAL) >= 0) return;
       if (errno == EINTR) continue;
+      // The zygote is dead: poll() reads the end of file and reports it.
+      if (errno == EPIPE || errno == ECONNRESET) return;
       throw_errno(what);
     }
   }

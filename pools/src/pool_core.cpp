@@ -331,6 +331,13 @@ struct PoolCore::Impl {
       if (done()) return true;
       if (progress) continue;
       const Deadline now = Clock::now();
+      // A killed fork server posts no report (and its workers die with it,
+      // posting none either): read its socket once a slice anyway, so its
+      // end of file is seen and the pool breaks instead of waiting for ever.
+      if (now - last_launcher_poll >= mpkit::detail::kRingWaitSlice) {
+        last_launcher_poll = now;
+        if (handle_reports(true)) continue;
+      }
       if (deadline && now >= *deadline) return false;
       if (broken && !has_work() && !any_alive()) {
         // Nothing can change any more: done() will never hold.
@@ -358,17 +365,23 @@ struct PoolCore::Impl {
     return progress;
   }
 
-  bool handle_reports() {
+  // Reads the launcher's reports if some were posted (or, with `force`,
+  // whether or not); true if anything was posted or read.
+  bool handle_reports(bool force = false) {
     const std::uint64_t posted = control->reports_posted.load(std::memory_order_acquire);  // see notify_entry
-    if (posted == reports_seen) return false;
+    if (posted == reports_seen && !force) return false;
+    bool any = posted != reports_seen;
     reports_seen = posted;
-    while (std::optional<LaunchReport> report = launcher->poll()) on_report(*report);
-    return true;
+    while (std::optional<LaunchReport> report = launcher->poll()) {
+      on_report(*report);
+      any = true;
+    }
+    return any;
   }
 
   void on_report(const LaunchReport& report) {
     if (report.kind == LaunchReport::kLauncherGone) {
-      trip("the pool's fork server died; no worker can be replaced");
+      launcher_gone();
       return;
     }
     if (report.slot >= workers.size()) return;
@@ -448,6 +461,29 @@ struct PoolCore::Impl {
       stats.retired += 1;
     }
     if (!closing && !broken) spawn(slot);
+  }
+
+  // The fork server died (killed: a clean shutdown is never polled for), and
+  // its workers with it (PR_SET_PDEATHSIG), without exit reports. What they
+  // finished is delivered; everything else fails with PoolBroken, now
+  // (chunks in the rings) or at the next dispatch (the rest); the dead
+  // server is reaped.
+  void launcher_gone() {
+    trip("the pool's fork server died (killed?); its workers died with it and none can be replaced");
+    const auto error = std::make_exception_ptr(PoolBroken(broken_message));
+    for (Worker& w : workers) {
+      while (collect(w)) {
+      }
+      w.alive = false;
+      w.have_header = false;
+      w.payload_got = 0;
+      w.outbox.clear();
+      w.outbox_at = 0;
+      for (Inflight& entry : w.inflight) entry.job->fail(entry.chunk, error);
+      w.inflight.clear();
+      w.inflight_items = 0;
+    }
+    launcher->shutdown();
   }
 
   void trip(std::string message) {
@@ -677,6 +713,7 @@ struct PoolCore::Impl {
   std::uint64_t timeout_ns = 0;
   std::uint64_t next_key = 1;
   std::uint64_t reports_seen = 0;
+  Deadline last_launcher_poll{};
   std::size_t cursor = 0;
   bool closed = false;
   bool closing = false;

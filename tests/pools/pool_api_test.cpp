@@ -9,6 +9,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <ranges>
@@ -87,6 +88,31 @@ TYPED_TEST(PoolApi, MapEqualsSerialForEveryChunksize) {
   ASSERT_EQ(doubled.size(), 100U);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(doubled[static_cast<std::size_t>(i)], 2 * i);
   EXPECT_EQ(pool.stats().crashed, 0U);
+}
+
+// A chunksize beyond the input, up to SIZE_MAX, is one chunk: never a
+// wrapped chunk count (every item a silent zero) nor a huge reservation.
+TYPED_TEST(PoolApi, ChunksizesBeyondTheInputAreOneChunk) {
+  TypeParam pool(with_workers(2));
+  const std::vector<int> inputs = iota_of(1900);
+  std::vector<long> expected;
+  for (int x : inputs) expected.push_back(2L * x + 1);
+  const auto fn = [](int x) { return 2L * x + 1; };
+  constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
+  for (const std::size_t chunksize : {std::size_t{1900}, std::size_t{1901}, std::size_t{1} << 32,
+                                      std::size_t{1} << 62, kMax - 1, kMax}) {
+    EXPECT_EQ(pool.map(fn, inputs, chunksize, 20s), expected) << "map, chunksize " << chunksize;
+    const auto outcomes = pool.map_outcomes(fn, inputs, chunksize, 20s);
+    ASSERT_EQ(outcomes.size(), inputs.size());
+    for (std::size_t i = 0; i < outcomes.size(); ++i) ASSERT_EQ(outcomes[i].value(), expected[i]) << i;
+    std::vector<long> got;
+    for (long v : pool.imap(fn, inputs, chunksize)) got.push_back(v);
+    EXPECT_EQ(got, expected) << "imap, chunksize " << chunksize;
+    got.clear();
+    for (long v : pool.imap_unordered(fn, inputs, chunksize)) got.push_back(v);
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, expected) << "imap_unordered, chunksize " << chunksize;
+  }
 }
 
 TYPED_TEST(PoolApi, CodecTypesTravelBothWays) {

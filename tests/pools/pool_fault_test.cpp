@@ -248,6 +248,113 @@ TEST(PoolFaults, CrashLoopBreakerStopsRespawning) {
   expect_no_children_and_no_segments();
 }
 
+// The fork server is the pool owner's only child.
+pid_t fork_server_of_this_process() {
+  const auto children = children_of(::getpid());
+  return children.size() == 1 ? children.front().pid : 0;
+}
+
+// Every outcome is the right value or PoolBroken naming the fork server.
+template <class Outcomes>
+int expect_values_or_fork_server_gone(const Outcomes& outcomes) {
+  int broken = 0;
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    if (outcomes[i].ok()) {
+      EXPECT_EQ(outcomes[i].value(), static_cast<int>(2 * i + 1)) << "a wrong value for item " << i;
+      continue;
+    }
+    try {
+      (void)outcomes[i].value();
+    } catch (const mpkit::PoolBroken& e) {
+      ++broken;
+      EXPECT_NE(std::string(e.what()).find("fork server"), std::string::npos) << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "item " << i << ": " << e.what();
+    }
+  }
+  return broken;
+}
+
+// A fork server killed while the pool is idle: the next call fails with
+// PoolBroken (not WaitTimedOut, not a hang), and so does every later one.
+TEST(PoolFaults, AForkServerKilledWhileIdleBreaksThePool) {
+  {
+    mpkit::ProcessPool pool(with_workers(2));
+    EXPECT_EQ(pool.map([](int x) { return 2 * x + 1; }, std::vector<int>{0, 1, 2}, 1),
+              (std::vector<int>{1, 3, 5}));
+    ASSERT_TRUE(mpkit::test::eventually([&] { return pool.worker_pids().size() == 2; }, 5000ms));
+    const std::vector<pid_t> workers = pool.worker_pids();
+    const pid_t zygote = fork_server_of_this_process();
+    ASSERT_GT(zygote, 0) << children_of(::getpid()).size() << " children";
+    ASSERT_EQ(::kill(zygote, SIGKILL), 0);
+    // Its workers die with it (PR_SET_PDEATHSIG), a moment later.
+    for (pid_t pid : workers) {
+      EXPECT_TRUE(mpkit::test::eventually([pid] { return !mpkit::test::process_running(pid); }, 5000ms));
+    }
+    EXPECT_THROW((void)pool.map([](int x) { return 2 * x + 1; }, std::views::iota(0, 100), 1, 10s),
+                 mpkit::PoolBroken);
+    EXPECT_TRUE(pool.broken());
+    EXPECT_THROW((void)pool.submit([](int x) { return x; }, 1), mpkit::PoolBroken);
+    EXPECT_THROW((void)pool.map([](int x) { return x; }, std::vector<int>{1}), mpkit::PoolBroken);
+    EXPECT_TRUE(pool.worker_pids().empty());
+    pool.close();
+    EXPECT_TRUE(pool.join(5s));
+    // The dead fork server is reaped at once, not left a zombie until the
+    // pool is destroyed.
+    EXPECT_TRUE(mpkit::test::eventually([] { return children_of(::getpid()).empty(); }, 5000ms));
+  }
+  expect_no_children_and_no_segments();
+}
+
+// A fork server killed in the middle of a map (by a task: the worker's
+// parent is the fork server): the map ends with PoolBroken for what did not
+// complete, every completed item is right, and later calls throw PoolBroken.
+TEST(PoolFaults, AForkServerKilledDuringAMapBreaksThePool) {
+  {
+    mpkit::ProcessPool pool(with_workers(2));
+    std::vector<int> inputs(400);
+    for (int i = 0; i < 400; ++i) inputs[static_cast<std::size_t>(i)] = i;
+    const auto outcomes = pool.map_outcomes(
+        [](int x) {
+          if (x == 50) ::kill(::getppid(), SIGKILL);
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+          return 2 * x + 1;
+        },
+        inputs, 1, 10s);
+    ASSERT_EQ(outcomes.size(), inputs.size());
+    EXPECT_GT(expect_values_or_fork_server_gone(outcomes), 0);
+    EXPECT_TRUE(pool.broken());
+    EXPECT_THROW((void)pool.submit([](int x) { return x; }, 1), mpkit::PoolBroken);
+    pool.close();
+    EXPECT_TRUE(pool.join(5s));
+  }
+  expect_no_children_and_no_segments();
+}
+
+// The same with work submitted and waited for with get(timeout).
+TEST(PoolFaults, AForkServerKilledUnderPendingSubmitsFailsThemWithPoolBroken) {
+  {
+    mpkit::ProcessPool pool(with_workers(2));
+    std::vector<mpkit::AsyncResult<int>> pending;
+    for (int i = 0; i < 6; ++i) {
+      pending.push_back(pool.submit([](int x) {
+        std::this_thread::sleep_for(30s);
+        return x;
+      }, i));
+    }
+    EXPECT_FALSE(pending[0].wait(50ms));
+    const pid_t zygote = fork_server_of_this_process();
+    ASSERT_GT(zygote, 0);
+    ASSERT_EQ(::kill(zygote, SIGKILL), 0);
+    EXPECT_THROW((void)pending[0].get(10s), mpkit::PoolBroken);
+    for (auto& p : pending) EXPECT_THROW((void)p.get(1s), mpkit::PoolBroken);
+    EXPECT_TRUE(pool.broken());
+    pool.close();
+    EXPECT_TRUE(pool.join(5s));
+  }
+  expect_no_children_and_no_segments();
+}
+
 TEST(PoolFaults, TerminateAndDestroyWithTasksInFlight) {
   {
     mpkit::ProcessPool pool(with_workers(2));

@@ -29,6 +29,8 @@
 //   submit(fn, args...) / apply_async  AsyncResult<R> with get(), get(timeout)
 //   close(), join(timeout), terminate()
 //   Default chunksize for map/starmap: ceil(n / (4 x workers)), as Python's.
+//   A chunksize beyond the input (up to SIZE_MAX) is one chunk of it all
+//   (at most 2^32 - 1 items: a chunk's item count is 32 bits).
 //
 // Faults
 //   A task that throws: its item is a TaskError ("<type>: <what>"); the
@@ -38,7 +40,13 @@
 //   (those queued behind it go to other workers). A task over task_timeout:
 //   TaskTimedOut, worker killed and replaced. More than crash_limit crashes
 //   within crash_window: respawning stops, pending work fails with
-//   PoolBroken, later calls throw PoolBroken. Destruction or terminate()
+//   PoolBroken, later calls throw PoolBroken. A fork server that dies
+//   (killed: its workers die with it, by PDEATHSIG, reporting nothing): the
+//   parent reads the server's socket at least once per 4 ms wait slice, so
+//   within a slice of the next (or current) waiting call broken() is true,
+//   results already pushed are delivered, every other pending item fails
+//   with PoolBroken, the dead server is reaped, later calls throw
+//   PoolBroken; close() + join() return true. Destruction or terminate()
 //   with work pending: workers killed and reaped (no zombies, no segments:
 //   every mapping is anonymous), pending items fail with PoolBroken. A parent
 //   that dies takes the zygote and the workers with it (PR_SET_PDEATHSIG).

@@ -183,6 +183,16 @@ void decode_chunk(ByteReader& in, std::uint32_t count, Value&& value, Error&& er
   }
 }
 
+/// The chunksize a job uses: the caller's, but never more items than one
+/// message header counts (2^32 - 1) nor, for a known input size `n`, more
+/// than n -- so a chunksize up to SIZE_MAX is one chunk, never a wrapped
+/// chunk count or a huge reservation.
+[[nodiscard]] constexpr std::size_t effective_chunksize(std::size_t chunksize,
+                                                        std::size_t n = ~std::size_t{0}) noexcept {
+  const std::size_t most = std::min<std::size_t>(std::max<std::size_t>(n, 1), ~std::uint32_t{0});
+  return std::min(chunksize, most);
+}
+
 template <class R>
 [[nodiscard]] std::exception_ptr task_error(std::string message) {
   return std::make_exception_ptr(TaskError(std::move(message)));
@@ -205,8 +215,8 @@ class MapJob final : public Job {
   MapJob(F f, std::span<const T> inputs, std::size_t chunksize)
       : Job(&run_chunk<F, T, Star>, function_word(f)),
         inputs_(inputs),
-        chunksize_(chunksize),
-        chunks_((inputs.size() + chunksize - 1) / chunksize),
+        chunksize_(effective_chunksize(chunksize, inputs.size())),
+        chunks_((inputs.size() + chunksize_ - 1) / chunksize_),
         delivered_(chunks_, false),
         remaining_(chunks_) {
     if constexpr (kBulkResult<R>) {
@@ -354,7 +364,7 @@ class ImapJob final : public ImapSource<CallResultT<F, T, Star>> {
       : ImapSource<R>(&run_chunk<F, T, Star>, function_word(f)),
         it_(std::move(begin)),
         end_(std::move(end)),
-        chunksize_(chunksize),
+        chunksize_(effective_chunksize(chunksize)),
         window_(window),
         ordered_(ordered) {}
 
@@ -363,7 +373,7 @@ class ImapJob final : public ImapSource<CallResultT<F, T, Star>> {
     const std::size_t buffered = (ready_items_.size() + chunksize_ - 1) / chunksize_ + ready_.size();
     if (issued_ - completed_ + buffered >= window_) return std::nullopt;
     std::vector<T> items;
-    items.reserve(chunksize_);
+    items.reserve(std::min<std::size_t>(chunksize_, 1024));  // the input's length is unknown
     while (it_ != end_ && items.size() < chunksize_) {
       items.push_back(static_cast<T>(*it_));
       ++it_;
