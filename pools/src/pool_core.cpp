@@ -1,22 +1,8 @@
 // PoolCore: dispatch, collection, worker exits, timeouts and the crash-loop
 // breaker (see detail/pool_core.hpp for the protocol).
 //
-// Shared state (one anonymous mapping made at construction, before the fork
-// server, so every worker inherits it):
-//   PoolControl   line 0: magic, version, workers, timeouts, stopping
-//                 line 1: gate where the parent parks (RingGate)
-//                 line 2: reports_posted (launcher -> parent)
-//   SlotShared[i] one line per worker slot: started_ns (worker: the start of
-//                 the item it runs, 0 when idle), task_limit (parent, before
-//                 the spawn), tasks_done (worker).
-//   The task and result rings: one SpscRing<Record> each way per slot.
-//
-// Memory ordering: the rings carry their own (spsc_ring.hpp); reports_posted
-// is bumped with release after a report is queued and read with acquire
-// before the parent polls the launcher; started_ns and tasks_done are
-// relaxed hints (a timeout decision tolerates a stale read by one check);
-// task_limit is published to the worker by the spawn request (a socket
-// round or a thread start, both full barriers); stopping is release/acquire.
+// The state shared with the workers is in pool_shared.hpp, the worker loop
+// in worker_loop.cpp, the message framing in framing.hpp.
 
 #include "mpkit/pools/detail/pool_core.hpp"
 
@@ -35,52 +21,22 @@
 #include <string>
 #include <utility>
 
+#include "framing.hpp"
 #include "launcher.hpp"
+#include "pool_shared.hpp"
 #include "mpkit/ipc/detail/ring_wait.hpp"
 #include "mpkit/ipc/error.hpp"
 #include "mpkit/ipc/shared_memory.hpp"
 #include "mpkit/ipc/spsc_ring.hpp"
 #include "mpkit/pools/errors.hpp"
 
-namespace mpkit {
-
-namespace {
-thread_local int t_worker_index = -1;
-}  // namespace
-
-int this_worker_index() noexcept { return t_worker_index; }
-
-}  // namespace mpkit
-
 namespace mpkit::pools::detail {
 
 namespace {
 
-constexpr std::uint64_t kPoolMagic = 0x6d706b2d706f6f6cULL;  // "mpk-pool"
-constexpr std::uint32_t kPoolLayoutVersion = 1;
 // A worker may hold this many items queued before it is passed over; a
 // worker with nothing in flight always gets the next chunk.
 constexpr std::size_t kInflightItems = 1024;
-
-struct PoolControl {
-  std::uint64_t magic = kPoolMagic;
-  std::uint32_t layout_version = kPoolLayoutVersion;
-  std::uint32_t workers = 0;
-  std::uint32_t timeouts = 0;            // 1: workers stamp started_ns
-  std::atomic<std::uint32_t> stopping{0};  // 1: workers leave at their next pop
-  alignas(kCacheLineSize) mpkit::detail::RingGate gate;
-  alignas(kCacheLineSize) std::atomic<std::uint64_t> reports_posted{0};
-};
-static_assert(sizeof(PoolControl) == 3 * kCacheLineSize, "the layout in the file comment");
-static_assert(std::is_trivially_destructible_v<PoolControl>);
-static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
-
-struct alignas(kCacheLineSize) SlotShared {
-  std::atomic<std::uint64_t> started_ns{0};
-  std::atomic<std::uint64_t> task_limit{0};
-  std::atomic<std::uint64_t> tasks_done{0};
-};
-static_assert(sizeof(SlotShared) == kCacheLineSize && std::is_trivially_destructible_v<SlotShared>);
 
 [[nodiscard]] std::uint64_t now_ns() noexcept {
   return static_cast<std::uint64_t>(
@@ -189,7 +145,11 @@ struct PoolCore::Impl {
 
   static int worker_entry(void* context, std::uint32_t slot) noexcept {
     try {
-      return static_cast<Impl*>(context)->run_worker(slot);
+      auto* self = static_cast<Impl*>(context);
+      Worker& w = self->workers[slot];
+      return run_worker_loop({w.tasks, w.results, self->slots[slot], *self->control,
+                              self->options.initializer},
+                             slot);
     } catch (...) {
       return kWorkerProtocolExit;  // a broken ring or a parent gone (EPIPE)
     }
@@ -199,80 +159,6 @@ struct PoolCore::Impl {
     auto* self = static_cast<Impl*>(context);
     self->control->reports_posted.fetch_add(1, std::memory_order_release);  // release: the report is queued
     mpkit::detail::wake_all_parked(self->control->gate);
-  }
-
-  bool stopping() const noexcept {
-    return control->stopping.load(std::memory_order_acquire) != 0;  // acquire: pairs with terminate()
-  }
-
-  int run_worker(std::uint32_t slot) {
-    t_worker_index = static_cast<int>(slot);
-    if (options.initializer != nullptr) {
-      try {
-        options.initializer();
-      } catch (...) {
-        return kInitializerFailedExit;
-      }
-    }
-    Worker& w = workers[slot];
-    SlotShared& shared = slots[slot];
-    const std::uint64_t limit = shared.task_limit.load(std::memory_order_relaxed);  // see file comment
-    std::atomic<std::uint64_t>* stamp = control->timeouts != 0 ? &shared.started_ns : nullptr;
-    ByteWriter out;
-    std::vector<Record> payload;
-    std::vector<Record> reply;
-    std::uint64_t done = 0;
-    Record record;
-    for (;;) {
-      if (w.tasks.pop(record) != QueueStatus::kOk || stopping()) return 0;
-      MessageHeader header;
-      std::memcpy(&header, &record, sizeof header);
-      if (header.kind != kTaskMessage) return kWorkerProtocolExit;
-      std::span<const std::byte> args(header.inline_payload, std::min<std::size_t>(header.payload_bytes, kInlinePayload));
-      if (header.payload_bytes > kInlinePayload) {
-        payload.resize(message_records(header.payload_bytes) - 1);
-        std::size_t got = 0;
-        while (got < payload.size()) {
-          got += w.tasks.try_pop_many(std::span<Record>(payload).subspan(got));
-          // The parent may be parked with the rest of this message in its
-          // outbox, waiting for the room we just made (one fence and one
-          // load unless it is parked).
-          mpkit::detail::wake_parked(control->gate);
-          if (got < payload.size()) {
-            if (w.tasks.pop(payload[got]) != QueueStatus::kOk) return 0;
-            ++got;
-          }
-        }
-        args = std::span<const std::byte>(reinterpret_cast<const std::byte*>(payload.data()), header.payload_bytes);
-      }
-      ByteReader in(args);
-      out.clear();
-      const auto entry = reinterpret_cast<ChunkEntry>(static_cast<std::uintptr_t>(header.entry));
-      entry(static_cast<std::uintptr_t>(header.fn), in, header.count, out, stamp);
-      if (out.size() > std::numeric_limits<std::uint32_t>::max()) return kWorkerProtocolExit;
-      MessageHeader result{kResultMessage, header.count, header.key, 0, 0,
-                           static_cast<std::uint32_t>(out.size()), 0, {}};
-      const std::size_t records = message_records(out.size());
-      reply.resize(records);
-      if (out.size() <= kInlinePayload) {
-        std::memcpy(result.inline_payload, out.data(), out.size());
-      } else {
-        std::memcpy(reinterpret_cast<std::byte*>(reply.data() + 1), out.data(), out.size());
-      }
-      std::memcpy(&reply[0], &result, sizeof result);
-      std::size_t sent = 0;
-      while (sent < records) {
-        sent += w.results.try_push_many(std::span<const Record>(reply).first(records).subspan(sent));
-        if (sent < records) {
-          if (w.results.push(reply[sent]) != QueueStatus::kOk) return 0;
-          ++sent;
-        }
-      }
-      mpkit::detail::wake_parked(control->gate);
-      done += header.count;
-      shared.tasks_done.store(done, std::memory_order_relaxed);  // relaxed: statistics
-      if (limit != 0 && done >= limit) return 0;                  // retire; the parent replaces us
-    }
   }
 
   // ---- parent side ---------------------------------------------------------
@@ -499,9 +385,9 @@ struct PoolCore::Impl {
       if (!w.have_header) {
         Record record;
         if (w.results.try_pop(record) != QueueStatus::kOk) return any;
-        std::memcpy(&w.header, &record, sizeof w.header);
+        w.header = header_of(record);
         w.have_header = true;
-        w.payload.resize(message_records(w.header.payload_bytes) - 1);
+        w.payload.resize(payload_records(w.header));
         w.payload_got = 0;
         any = true;
       }
@@ -525,11 +411,7 @@ struct PoolCore::Impl {
     Inflight entry = std::move(w.inflight.front());
     w.inflight.pop_front();
     w.inflight_items -= entry.items;
-    const std::span<const std::byte> bytes =
-        header.payload_bytes <= kInlinePayload
-            ? std::span<const std::byte>(header.inline_payload, header.payload_bytes)
-            : std::span<const std::byte>(reinterpret_cast<const std::byte*>(w.payload.data()), header.payload_bytes);
-    ByteReader in(bytes);
+    ByteReader in(payload_of(header, w.payload));
     try {
       entry.job->deliver(entry.chunk, header.count, in);
     } catch (...) {
@@ -624,29 +506,15 @@ struct PoolCore::Impl {
       return;
     }
     const std::uint64_t key = next_key++;
-    MessageHeader header{kTaskMessage, items, key, reinterpret_cast<std::uintptr_t>(job->entry()), job->fn(),
-                         static_cast<std::uint32_t>(writer.size()), 0, {}};
-    const std::size_t records = message_records(writer.size());
     w.inflight.push_back({std::move(job), chunk, key, w.pushed_records, items});
     w.inflight_items += items;
-    if (records == 1) {
-      std::memcpy(header.inline_payload, writer.data(), writer.size());
-      Record record;
-      std::memcpy(&record, &header, sizeof header);
-      if (w.tasks.try_push(record) == QueueStatus::kOk) {
-        w.pushed_records += 1;
-      } else {
-        w.outbox.assign(1, record);
-      }
-      return;
-    }
-    w.outbox.resize(records);
-    std::memcpy(&w.outbox[0], &header, sizeof header);
-    std::memcpy(reinterpret_cast<std::byte*>(w.outbox.data() + 1), writer.data(), writer.size());
+    const Job& sent = *w.inflight.back().job;
+    frame_message({kTaskMessage, items, key, reinterpret_cast<std::uintptr_t>(sent.entry()), sent.fn(), 0, 0, {}},
+                  writer.bytes(), w.outbox);
     const std::size_t n = w.tasks.try_push_many(w.outbox);
     w.pushed_records += n;
     w.outbox_at = n;
-    if (n == records) {
+    if (n == w.outbox.size()) {
       w.outbox.clear();
       w.outbox_at = 0;
     }

@@ -9,6 +9,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -307,6 +308,43 @@ TYPED_TEST(PoolApi, WorkerIndexIsSetInWorkers) {
     EXPECT_LT(index, 3);
   }
   EXPECT_EQ(mpkit::this_worker_index(), -1) << "not a worker";
+}
+
+// The first 64 draws of the calling worker's stream of seed 7, with its index.
+std::pair<int, std::vector<std::uint64_t>> first_draws(int) {
+  auto engine = mpkit::worker_stream(7);
+  std::vector<std::uint64_t> draws(64);
+  for (auto& draw : draws) draw = engine();
+  return {mpkit::this_worker_index(), draws};
+}
+
+TYPED_TEST(PoolApi, WorkerStreamsAreTheWorkersOwnAndRepeatable) {
+  TypeParam pool(with_workers(2));
+  std::vector<std::vector<std::uint64_t>> by_worker(2);
+  for (const auto& [index, draws] : pool.map(&first_draws, std::views::iota(0, 64), 1)) {
+    ASSERT_GE(index, 0);
+    ASSERT_LT(index, 2);
+    if (by_worker[index].empty()) by_worker[index] = draws;
+    EXPECT_EQ(draws, by_worker[index]) << "the same seed gives worker " << index << " the same stream";
+  }
+  for (int index = 0; index < 2; ++index) {
+    if (by_worker[index].empty()) continue;  // every item may have gone to one worker
+    auto expected = mpkit::stream_engine(7, static_cast<std::uint64_t>(index));
+    for (std::uint64_t draw : by_worker[index]) EXPECT_EQ(draw, expected());
+  }
+  // Two workers' streams share no draw (a forgotten reseed would share all).
+  auto a = mpkit::stream_engine(7, 0);
+  auto b = mpkit::stream_engine(7, 1);
+  std::vector<std::uint64_t> xs(10000);
+  std::vector<std::uint64_t> ys(10000);
+  for (auto& x : xs) x = a();
+  for (auto& y : ys) y = b();
+  std::sort(xs.begin(), xs.end());
+  std::sort(ys.begin(), ys.end());
+  std::vector<std::uint64_t> common;
+  std::set_intersection(xs.begin(), xs.end(), ys.begin(), ys.end(), std::back_inserter(common));
+  EXPECT_TRUE(common.empty());
+  EXPECT_THROW((void)mpkit::worker_stream(7), std::logic_error) << "not a worker";
 }
 
 TYPED_TEST(PoolApi, CloseJoinTerminate) {

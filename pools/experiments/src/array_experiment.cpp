@@ -64,20 +64,12 @@ void fill_random(std::span<double> row, std::mt19937_64& engine) {
   for (double& v : row) v = uniform(engine);
 }
 
-std::mt19937_64 stream_engine(std::uint64_t seed, unsigned k) {
-  // (seed, k) through seed_seq: streams of different workers are unrelated
-  // even for adjacent k (ARCHITECTURE.md rule 7).
-  std::seed_seq sequence{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
-                         static_cast<std::uint32_t>(k)};
-  return std::mt19937_64(sequence);
-}
-
 // The worker's own stream, seeded on its first task of a given seed from
 // (seed, worker index): unrelated to every other worker's (ARCHITECTURE.md rule 7).
 void random_fill_task(RowRef row) {
   thread_local std::optional<std::pair<std::uint64_t, std::mt19937_64>> stream;
   if (!stream || stream->first != row.seed) {
-    stream.emplace(row.seed, stream_engine(row.seed, static_cast<unsigned>(this_worker_index())));
+    stream.emplace(row.seed, worker_stream(row.seed));
   }
   fill_random({row.cells, row.cols}, stream->second);
 }

@@ -49,9 +49,4 @@ inline constexpr int kInitializerFailedExit = 71;
 /// Exit code of a worker that met a malformed message (a bug, never a user error).
 inline constexpr int kWorkerProtocolExit = 72;
 
-/// The worker's index (0 .. workers-1) inside a pool's worker (task or
-/// initializer), -1 elsewhere. With index and pid, seed per-worker random
-/// streams (ARCHITECTURE.md rule 7: fork copies the parent's RNG state).
-[[nodiscard]] int this_worker_index() noexcept;
-
 }  // namespace mpkit

@@ -91,6 +91,7 @@
 #include "mpkit/pools/detail/pool_core.hpp"
 #include "mpkit/pools/errors.hpp"
 #include "mpkit/pools/options.hpp"
+#include "mpkit/pools/worker.hpp"
 
 namespace mpkit {
 
