@@ -19,6 +19,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "framing.hpp"
@@ -34,9 +35,21 @@ namespace mpkit::pools::detail {
 
 namespace {
 
-// A worker may hold this many items queued before it is passed over; a
-// worker with nothing in flight always gets the next chunk.
-constexpr std::size_t kInflightItems = 1024;
+// Scheduling (see detail/pool_core.hpp, "Scheduling"): each chunk goes to
+// the live worker with the fewest items in flight that has room. Room: a
+// worker with nothing in flight always has it; otherwise it may hold up to
+// kMinQueuedItems items, or as many as take kQueuedWork by the pool's
+// running estimate of an item's cost, never more than kMaxQueuedItems (the
+// whole bound until a first estimate exists).
+constexpr std::size_t kMaxQueuedItems = 1024;
+constexpr std::size_t kMinQueuedItems = 2;
+constexpr std::uint64_t kQueuedWorkNs = 2'000'000;  // 2 ms: rides out a late parent
+// The longest the parent sleeps while results may be waiting unannounced
+// (workers wake it only for a refill, when idle, or when their result ring
+// fills): bounds how late a result nobody announced is seen.
+constexpr auto kResultLatency = std::chrono::milliseconds(1);
+// Weight of a new sample in the item-cost estimate.
+constexpr double kCostSmoothing = 0.25;
 
 [[nodiscard]] std::uint64_t now_ns() noexcept {
   return static_cast<std::uint64_t>(
@@ -49,6 +62,8 @@ struct Inflight {
   std::uint64_t key = 0;
   std::uint64_t start_record = 0;  // pushed_records when its header went in
   std::uint32_t items = 0;
+  std::uint32_t records = 0;       // the message's length in the task ring
+  std::uint64_t sent_ns = 0;       // when it was dispatched (one clock read per dispatch)
 };
 
 struct Worker {
@@ -66,6 +81,10 @@ struct Worker {
   std::deque<Inflight> inflight;
   std::uint64_t pushed_records = 0;
   std::size_t inflight_items = 0;
+  std::size_t inflight_records = 0;
+  std::uint64_t busy_since_ns = 0;  // the last delivery (or dispatch to an idle worker)
+  std::size_t batch_items = 0;      // delivered by the current collect(), for the cost estimate
+  std::uint64_t batch_sent_ns = 0;  // when the first of them was dispatched
   std::vector<Record> outbox;  // records of a message that did not fit yet
   std::size_t outbox_at = 0;
   bool have_header = false;  // a result message is being read
@@ -181,13 +200,6 @@ struct PoolCore::Impl {
     launcher->spawn(slot, w.generation);
   }
 
-  [[nodiscard]] bool any_results() const noexcept {
-    for (const Worker& w : workers) {
-      if (w.results.size_guess() != 0) return true;
-    }
-    return false;
-  }
-
   // A message waits in an outbox and its ring has room for more of it.
   [[nodiscard]] bool outbox_has_room() const noexcept {
     for (const Worker& w : workers) {
@@ -229,23 +241,35 @@ struct PoolCore::Impl {
         // Nothing can change any more: done() will never hold.
         throw PoolBroken(broken_message);
       }
-      Deadline wake = now + mpkit::detail::kRingWaitSlice;
+      // Sleep until a worker asks (refill, idle, result ring filling), a
+      // report comes, or an outbox can move; while chunks are out, at most
+      // kResultLatency, so a result nobody announced is still seen soon.
+      const bool chunks_out = std::any_of(workers.begin(), workers.end(),
+                                          [](const Worker& w) { return !w.inflight.empty(); });
+      Deadline wake = now + (chunks_out ? Clock::duration(kResultLatency) : mpkit::detail::kRingWaitSlice);
       if (deadline && *deadline < wake) wake = *deadline;
       const std::uint64_t seen = reports_seen;
+      const std::uint64_t asked = wake_requests_seen;
       (void)mpkit::detail::park_until(
           control->gate,
           [&] {
-            // acquire: pairs with notify_entry's release
-            return control->reports_posted.load(std::memory_order_acquire) != seen || any_results() ||
-                   outbox_has_room();
+            // acquire: pairs with notify_entry's and the workers' release
+            return control->reports_posted.load(std::memory_order_acquire) != seen ||
+                   control->wake_requests.load(std::memory_order_acquire) != asked || outbox_has_room();
           },
-          wake, [] { return std::optional<QueueStatus>(QueueStatus::kTimedOut); });
+          wake, [] { return std::optional<QueueStatus>(QueueStatus::kTimedOut); },
+          mpkit::detail::ParkSpin::kShort);
     }
   }
 
   bool pump() {
     bool progress = handle_reports();
-    for (Worker& w : workers) progress |= collect(w);
+    wake_requests_seen = control->wake_requests.load(std::memory_order_acquire);  // see drive_until
+    pump_ns = now_ns();
+    for (Worker& w : workers) {
+      progress |= collect(w);
+      learn_item_cost(w);
+    }
     if (timeout_ns != 0) check_timeouts();
     progress |= dispatch();
     return progress;
@@ -309,6 +333,7 @@ struct PoolCore::Impl {
     std::deque<Inflight> inflight = std::move(w.inflight);
     w.inflight.clear();
     w.inflight_items = 0;
+    w.inflight_records = 0;
     bool held = false;
     std::vector<std::pair<std::shared_ptr<Job>, std::uint64_t>> again;
     for (Inflight& entry : inflight) {
@@ -368,6 +393,7 @@ struct PoolCore::Impl {
       for (Inflight& entry : w.inflight) entry.job->fail(entry.chunk, error);
       w.inflight.clear();
       w.inflight_items = 0;
+      w.inflight_records = 0;
     }
     launcher->shutdown();
   }
@@ -411,6 +437,9 @@ struct PoolCore::Impl {
     Inflight entry = std::move(w.inflight.front());
     w.inflight.pop_front();
     w.inflight_items -= entry.items;
+    w.inflight_records -= entry.records;
+    if (w.batch_items == 0) w.batch_sent_ns = entry.sent_ns;
+    w.batch_items += entry.items;
     ByteReader in(payload_of(header, w.payload));
     try {
       entry.job->deliver(entry.chunk, header.count, in);
@@ -471,26 +500,53 @@ struct PoolCore::Impl {
         w.outbox_at = 0;
       }
     }
-    const std::size_t count = workers.size();
     for (;;) {
-      bool placed = false;
-      for (std::size_t i = 0; i < count; ++i) {
-        Worker& w = workers[(cursor + i) % count];
-        if (!w.alive || !w.outbox.empty()) continue;
-        // Small chunks pipeline (up to kInflightItems queued per worker, so a
-        // worker never waits for the parent); a large chunk waits until its
-        // worker is free, so the last chunks go to whoever finishes first
-        // (Python's shared-queue balance) at the cost of one hand-off per chunk.
-        if (!w.inflight.empty() && w.inflight_items >= kInflightItems) continue;
-        auto next = next_chunk();
-        if (!next) return any;
-        send(w, std::move(next->first), next->second);
-        placed = true;
-        any = true;
-      }
-      cursor = (cursor + 1) % count;
-      if (!placed) return any;
+      Worker* target = least_loaded_with_room();
+      if (target == nullptr) return any;
+      auto next = next_chunk();
+      if (!next) return any;
+      send(*target, std::move(next->first), next->second);
+      any = true;
     }
+  }
+
+  // How many items a busy worker may hold (see kQueuedWork above).
+  [[nodiscard]] std::size_t queue_bound() const noexcept {
+    if (ns_per_item <= 0) return kMaxQueuedItems;
+    const double items = static_cast<double>(kQueuedWorkNs) / ns_per_item;
+    if (items >= static_cast<double>(kMaxQueuedItems)) return kMaxQueuedItems;
+    return std::max(kMinQueuedItems, static_cast<std::size_t>(items));
+  }
+
+  // The live worker with the fewest items in flight that has room for one
+  // more chunk (ties: the fewest chunks, then the lowest slot), or nullptr.
+  [[nodiscard]] Worker* least_loaded_with_room() noexcept {
+    const std::size_t bound = queue_bound();
+    Worker* best = nullptr;
+    for (Worker& w : workers) {
+      if (!w.alive || !w.outbox.empty()) continue;
+      if (!w.inflight.empty() && w.inflight_items >= bound) continue;
+      if (best == nullptr || w.inflight_items < best->inflight_items ||
+          (w.inflight_items == best->inflight_items && w.inflight.size() < best->inflight.size())) {
+        best = &w;
+      }
+    }
+    return best;
+  }
+
+  // The chunks one collect() delivered: the worker was busy with them from
+  // the later of the first one's dispatch and its previous delivery until
+  // now (this pump's clock read). Results collected late (a parent that was
+  // elsewhere) overstate the cost, which only shortens the queues until the
+  // next samples.
+  void learn_item_cost(Worker& w) noexcept {
+    if (w.batch_items == 0) return;
+    const std::uint64_t began = std::max(w.batch_sent_ns, w.busy_since_ns);
+    const std::size_t items = std::exchange(w.batch_items, 0);
+    w.busy_since_ns = pump_ns;
+    if (pump_ns <= began) return;
+    const double sample = static_cast<double>(pump_ns - began) / static_cast<double>(items);
+    ns_per_item = ns_per_item <= 0 ? sample : ns_per_item + kCostSmoothing * (sample - ns_per_item);
   }
 
   void send(Worker& w, std::shared_ptr<Job> job, std::uint64_t chunk) {
@@ -506,8 +562,13 @@ struct PoolCore::Impl {
       return;
     }
     const std::uint64_t key = next_key++;
-    w.inflight.push_back({std::move(job), chunk, key, w.pushed_records, items});
+    if (w.inflight.empty()) w.busy_since_ns = pump_ns;
+    const auto records = static_cast<std::uint32_t>(message_records(writer.size()));
+    w.inflight.push_back({std::move(job), chunk, key, w.pushed_records, items, records, pump_ns});
     w.inflight_items += items;
+    w.inflight_records += records;
+    // The worker asks for more when half of what it holds is left.
+    slots[&w - workers.data()].refill_below.store(w.inflight_records / 2, std::memory_order_relaxed);
     const Job& sent = *w.inflight.back().job;
     frame_message({kTaskMessage, items, key, reinterpret_cast<std::uintptr_t>(sent.entry()), sent.fn(), 0, 0, {}},
                   writer.bytes(), w.outbox);
@@ -582,7 +643,9 @@ struct PoolCore::Impl {
   std::uint64_t next_key = 1;
   std::uint64_t reports_seen = 0;
   Deadline last_launcher_poll{};
-  std::size_t cursor = 0;
+  std::uint64_t wake_requests_seen = 0;
+  std::uint64_t pump_ns = 0;  // the clock at the start of the current pump
+  double ns_per_item = 0;     // running estimate of an item's cost; 0: none yet
   bool closed = false;
   bool closing = false;
   bool joined = false;
@@ -597,7 +660,26 @@ PoolCore::~PoolCore() = default;
 
 std::size_t PoolCore::workers() const noexcept { return impl_->worker_count; }
 
+// One thread drives a pool: the engine is not synchronised, and two drivers
+// would take each other's results. The first thread that submits or waits
+// owns it; any other gets a logic_error at its first call instead of a
+// corrupted pool later.
+void PoolCore::check_thread(const char* what) const {
+  const std::thread::id me = std::this_thread::get_id();
+  std::thread::id owner = owner_.load(std::memory_order_acquire);
+  if (owner == me) return;
+  if (owner == std::thread::id() &&
+      owner_.compare_exchange_strong(owner, me, std::memory_order_acq_rel)) {
+    return;
+  }
+  if (owner == me) return;
+  throw std::logic_error(std::string("ProcessPool/ThreadPool::") + what +
+                         ": called from a second thread. A pool is driven by the first thread that "
+                         "used it (it is not synchronised); give each thread a pool of its own");
+}
+
 void PoolCore::add_job(std::shared_ptr<Job> job) {
+  check_thread("submit");
   if (impl_->closed) throw std::logic_error("ProcessPool/ThreadPool: the pool is closed to new tasks");
   if (impl_->broken) throw PoolBroken(impl_->broken_message);
   impl_->active.push_back(std::move(job));
@@ -605,12 +687,16 @@ void PoolCore::add_job(std::shared_ptr<Job> job) {
 }
 
 bool PoolCore::drive_until(DonePredicate done, std::optional<Deadline> deadline) {
+  check_thread("wait");
   return impl_->drive_until(done, deadline);
 }
 
 void PoolCore::close() noexcept { impl_->closed = true; }
 bool PoolCore::closed() const noexcept { return impl_->closed; }
-bool PoolCore::join(std::optional<std::chrono::nanoseconds> timeout) { return impl_->join(timeout); }
+bool PoolCore::join(std::optional<std::chrono::nanoseconds> timeout) {
+  check_thread("join");
+  return impl_->join(timeout);
+}
 void PoolCore::terminate() noexcept { impl_->terminate(); }
 
 std::vector<pid_t> PoolCore::worker_pids() {

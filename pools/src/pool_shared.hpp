@@ -4,15 +4,20 @@
 // construction, before the fork server, so every worker inherits it:
 //   PoolControl   line 0: magic, version, workers, timeouts, stopping
 //                 line 1: gate where the parent parks (RingGate)
-//                 line 2: reports_posted (launcher -> parent)
+//                 line 2: reports_posted (launcher -> parent), wake_requests
+//                 (workers -> parent)
 //   SlotShared[i] one line per worker slot: started_ns (worker: the start of
 //                 the item it runs, 0 when idle), task_limit (parent, before
-//                 the spawn), tasks_done (worker).
+//                 the spawn), tasks_done (worker), refill_below (parent: the
+//                 task-ring fill at which the worker asks for more).
 // Plus the task and result rings: one SpscRing<Record> each way per slot.
 //
 // Memory ordering: the rings carry their own (spsc_ring.hpp); reports_posted
 // is bumped with release after a report is queued and read with acquire
-// before the parent polls the launcher; started_ns and tasks_done are
+// before the parent polls the launcher; wake_requests is bumped with release
+// after the ring operation that makes the request true and read with acquire
+// by the parent's park condition; refill_below is a relaxed hint (a stale
+// value moves one refill by one message); started_ns and tasks_done are
 // relaxed hints (a timeout decision tolerates a stale read by one check);
 // task_limit is published to the worker by the spawn request (a socket
 // round or a thread start, both full barriers); stopping is release/acquire.
@@ -39,6 +44,7 @@ struct PoolControl {
   std::atomic<std::uint32_t> stopping{0};  // 1: workers leave at their next pop
   alignas(kCacheLineSize) mpkit::detail::RingGate gate;
   alignas(kCacheLineSize) std::atomic<std::uint64_t> reports_posted{0};
+  std::atomic<std::uint64_t> wake_requests{0};
 };
 static_assert(sizeof(PoolControl) == 3 * kCacheLineSize, "the layout in the file comment");
 static_assert(std::is_trivially_destructible_v<PoolControl>);
@@ -48,6 +54,7 @@ struct alignas(kCacheLineSize) SlotShared {
   std::atomic<std::uint64_t> started_ns{0};
   std::atomic<std::uint64_t> task_limit{0};
   std::atomic<std::uint64_t> tasks_done{0};
+  std::atomic<std::uint64_t> refill_below{0};
 };
 static_assert(sizeof(SlotShared) == kCacheLineSize && std::is_trivially_destructible_v<SlotShared>);
 

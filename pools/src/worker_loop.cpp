@@ -1,5 +1,19 @@
 // The worker side of a pool: one loop per worker process (or thread), over
 // the slot's task and result rings (the protocol is in detail/pool_core.hpp).
+//
+// When a worker wakes the parent. Not after every result: a parent woken for
+// each of a stream of short tasks never sleeps and takes a core from the
+// workers. It asks (wake_requests += 1, then the gate) only when the parent
+// has something to do at once:
+//   (a) refill: the message it just took brought its task ring down across
+//       the parent's refill_below mark -- the parent tops it up while the
+//       queued work runs;
+//   (b) idle: its task ring is empty after a result -- it is out of work,
+//       and the parent may be waiting for that very result;
+//   (c) room: its result ring is half full -- the parent should collect
+//       before the worker blocks on a full ring.
+// Everything else the parent collects when it wakes for one of these, or at
+// the latest after its own bounded park (kResultLatency in pool_core.cpp).
 
 #include <algorithm>
 #include <atomic>
@@ -28,6 +42,11 @@ int run_worker_loop(const WorkerSide& side, std::uint32_t slot) {
   };
   const std::uint64_t limit = side.shared.task_limit.load(std::memory_order_relaxed);  // see pool_shared.hpp
   std::atomic<std::uint64_t>* stamp = side.control.timeouts != 0 ? &side.shared.started_ns : nullptr;
+  // release: the ring operation that makes the request true comes first.
+  const auto request_wake = [&] {
+    side.control.wake_requests.fetch_add(1, std::memory_order_release);
+    mpkit::detail::wake_parked(side.control.gate);
+  };
   ByteWriter out;
   std::vector<Record> payload;
   std::vector<Record> reply;
@@ -50,6 +69,10 @@ int run_worker_loop(const WorkerSide& side, std::uint32_t slot) {
         ++got;
       }
     }
+    // (a) refill: this message took the ring's fill across the mark.
+    const std::size_t queued = side.tasks.size_guess();
+    const std::uint64_t mark = side.shared.refill_below.load(std::memory_order_relaxed);  // relaxed: a hint
+    if (queued <= mark && queued + 1 + payload.size() > mark) request_wake();
     ByteReader in(payload_of(header, payload));
     out.clear();
     const auto entry = reinterpret_cast<ChunkEntry>(static_cast<std::uintptr_t>(header.entry));
@@ -65,7 +88,10 @@ int run_worker_loop(const WorkerSide& side, std::uint32_t slot) {
         ++sent;
       }
     }
-    mpkit::detail::wake_parked(side.control.gate);
+    // (b) idle, (c) room.
+    if (side.tasks.size_guess() == 0 || 2 * side.results.size_guess() >= side.results.capacity()) {
+      request_wake();
+    }
     done += header.count;
     side.shared.tasks_done.store(done, std::memory_order_relaxed);  // relaxed: statistics
     if (limit != 0 && done >= limit) return 0;                       // retire; the parent replaces us

@@ -54,17 +54,19 @@
 //
 // Contract
 //   Requires: ProcessPool is built while the calling process has no other
-//     threads (it forks the zygote); the pool is used by one thread at a time
-//     (the thread driving it: no background thread runs in the parent;
+//     threads (it forks the zygote); the pool is driven by one thread, the
+//     first that submits or waits (no background thread runs in the parent;
 //     dispatched tasks run in the workers between calls); the pool is built
 //     and destroyed by a long-lived thread (the zygote's PDEATHSIG follows
 //     that thread). The input of map/starmap lives through the call; the
 //     input range of imap outlives its ImapResults.
 //   Throws: std::invalid_argument naming the argument (PoolOptions fields,
 //     chunksize 0, window 0, a negative timeout); std::logic_error for work
-//     after close() or join() before close(); PoolBroken; std::system_error
+//     after close(), join() before close(), or a call from a thread other
+//     than the one driving the pool; PoolBroken; std::system_error
 //     if the mappings, socketpair or fork fail.
-//   Thread safety: one thread at a time per pool (see Requires).
+//   Thread safety: one driving thread per pool; any other thread's submit,
+//     wait or join throws std::logic_error (checked, not undefined).
 //
 // Example
 //   mpkit::ProcessPool pool;                                  // one worker per core
@@ -72,6 +74,7 @@
 //   auto handle = pool.submit([](std::string s) { return s.size(); }, std::string("hello"));
 //   std::size_t five = handle.get(std::chrono::seconds(1));
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <iterator>
@@ -269,7 +272,9 @@ class PoolBase {
     return run_map<true>(fn, inputs, chunksize, timeout, [](auto& job) { return job.take_outcomes(); });
   }
 
-  /// Lazy and ordered; `window` chunks at most in flight or unread (0: 4 x workers).
+  /// Lazy and ordered; `window` chunks at most in flight or unread (0: enough
+  /// to keep every worker busy between two wake-ups of the driver: 4 x workers
+  /// chunks, or 1024 items per worker's worth of chunks if that is more).
   template <class F, std::ranges::input_range Range>
     requires pools::detail::PoolFunction<F>
   auto imap(F fn, Range& inputs, std::size_t chunksize = 1, std::size_t window = 0) {
@@ -386,7 +391,7 @@ class PoolBase {
     using R = typename Job::R;
     if (chunksize == 0) throw std::invalid_argument("imap: chunksize must be at least 1 (got 0)");
     check_open();
-    if (window == 0) window = 4 * workers();
+    if (window == 0) window = std::max(4 * workers(), (1024 * workers() + chunksize - 1) / chunksize);
     auto job = std::make_shared<Job>(fn, std::ranges::begin(inputs), std::ranges::end(inputs), chunksize,
                                      window, ordered);
     core_->add_job(job);

@@ -173,11 +173,19 @@ inline void wake_all_parked(RingGate& gate) noexcept {
 /// retries its operation), kTimedOut once `deadline` has passed, or whatever
 /// `on_idle_slice()` returns when it returns a status (it runs after every
 /// slice slept without a wake, and may throw).
+/// How a waiter spins before it parks: kAdaptive (a ring's waiter, see the
+/// protocol above) or kShort (kSpinLimit pauses and no adaptation: for a
+/// waiter that is woken on purpose, like a pool's driver, and whose spin
+/// would only take a core from the workers).
+enum class ParkSpin { kAdaptive, kShort };
+
 template <class Ready, class OnIdleSlice>
 [[nodiscard]] std::optional<QueueStatus> park_until(RingGate& gate, Ready&& ready,
                                                     std::optional<Deadline> deadline,
-                                                    OnIdleSlice&& on_idle_slice) {
-  if (spin_until(ready, Poll::kBackingOff, t_ring_spin)) return std::nullopt;
+                                                    OnIdleSlice&& on_idle_slice,
+                                                    ParkSpin spin = ParkSpin::kAdaptive) {
+  const bool adaptive = spin == ParkSpin::kAdaptive;
+  if (spin_until(ready, Poll::kBackingOff, adaptive ? t_ring_spin : kSpinLimit)) return std::nullopt;
   std::optional<Deadline> parked_since;  // the first futex_wait of this episode
   for (;;) {
     // seq_cst RMW, then (normal builds) the heavy barrier pairing with the
@@ -198,7 +206,7 @@ template <class Ready, class OnIdleSlice>
     if (!parked_since) parked_since = now;
     const FutexWaitResult result = futex_wait(gate.seq, observed, wake_at);
     if (ready()) {
-      adapt_ring_spin(Clock::now() - *parked_since);
+      if (adaptive) adapt_ring_spin(Clock::now() - *parked_since);
       return std::nullopt;
     }
     if (result == FutexWaitResult::kTimedOut && !(deadline && Clock::now() >= *deadline)) {

@@ -5,15 +5,37 @@
 // results). Everything here is internal.
 //
 // Who does what
-//   - The pool's owner thread (one thread at a time: the pool is not
-//     synchronised) adds jobs and drives the engine: drive_until() fills the
-//     workers' task rings, collects results, handles worker exits and
-//     timeouts, and parks when there is nothing to do. Nothing happens in the
-//     parent between calls (no background thread), but tasks already
-//     dispatched run in the workers meanwhile.
+//   - The pool's owner thread adds jobs and drives the engine: drive_until()
+//     fills the workers' task rings, collects results, handles worker exits
+//     and timeouts, and parks when there is nothing to do. The owner is the
+//     first thread that submits or waits; the engine is not synchronised, so
+//     any other thread's call throws std::logic_error (a second driver would
+//     take the first one's results). Nothing happens in the parent between
+//     calls (no background thread), but tasks already dispatched run in the
+//     workers meanwhile.
 //   - A worker (process or thread, slot i) pops task messages from its task
 //     ring, runs them, pushes result messages into its result ring, and wakes
 //     the parent through one shared gate.
+//
+// Scheduling
+//   - Placement: each chunk goes to the live worker with the fewest items in
+//     flight that has room (ties: fewest chunks, then lowest slot), so work
+//     that arrives one chunk at a time (submit, imap) spreads over every
+//     worker. A worker with nothing in flight always has room; a busy one
+//     holds at most max(2, 2 ms / estimated item cost) items, capped at 1024
+//     (the cap alone until a first estimate). The estimate is a running mean
+//     of delivery intervals per item, learned as results come back: a queue
+//     long enough that a worker never waits for a late parent, short enough
+//     that the last chunks go to whoever is free.
+//   - Sleeping: a worker does not wake the parent for every result (a parent
+//     woken by a stream of short tasks never sleeps and takes a core from
+//     the workers). It asks -- wake_requests += 1, then the gate -- when its
+//     task ring falls across the refill mark the parent set (half of what it
+//     holds), when it runs out of work, or when its result ring is half
+//     full. The parent parks on the gate until a request, a launcher report,
+//     or room for a waiting outbox, spinning only kSpinLimit pauses first;
+//     while chunks are out it sleeps at most 1 ms, which bounds how late a
+//     result that nobody announced is collected.
 //
 // Messages: one header Record (MessageHeader, 24 payload bytes inline), then,
 // for a longer payload, ceil(payload / 64) Records holding it. A chunk of
@@ -36,6 +58,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -163,8 +186,12 @@ class PoolCore {
   [[nodiscard]] bool broken() const noexcept;
 
  private:
+  // Throws std::logic_error when a thread other than the pool's first user calls.
+  void check_thread(const char* what) const;
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  mutable std::atomic<std::thread::id> owner_{};
 };
 
 /// "<demangled type>: <what()>" of the exception being handled (in a catch).
