@@ -137,11 +137,10 @@ std::optional<QueueStatus> ByteRing::check_consumers_alive() const {
   return std::nullopt;
 }
 
-std::optional<QueueStatus> ByteRing::check_producers_alive() const {
-  if (control_->producers.all_gone() && !has_items()) {
-    return QueueStatus::kClosed;  // end of file: every writer is gone and all it wrote is read
-  }
-  return std::nullopt;
+// A process about to push for the first time: into a ring whose every
+// consumer is gone, that push would go where nobody reads.
+void ByteRing::check_consumers_before_first_push() const {
+  if (!is_closed()) (void)check_consumers_alive();
 }
 
 std::optional<std::size_t> ByteRing::next_message_bytes() {

@@ -219,7 +219,6 @@ bool FramePipe::wait(int fd, short events, Deadline until) const {
 
 QueueStatus FramePipe::push(const void* frame, std::optional<Deadline> deadline, bool try_only) {
   if (write_fd_ < 0) throw_system_error(EBADF, std::string(type_) + ": push after consumer_only()");
-  register_producer();
   auto& c = *control_;
   const auto consumers_gone = [&]() -> std::optional<QueueStatus> {
     if (c.consumers.all_gone()) {
@@ -227,6 +226,12 @@ QueueStatus FramePipe::push(const void* frame, std::optional<Deadline> deadline,
     }
     return std::nullopt;
   };
+  // A process's first blocking push into a pipe whose every consumer is gone
+  // would go where nobody reads. relaxed: a per-handle memo.
+  if (!try_only && registered_producer_.load(std::memory_order_relaxed) != current_pid() && !is_closed()) {
+    (void)consumers_gone();
+  }
+  register_producer();
   // 1. take one unit of room (or wait for it)
   for (;;) {
     if (is_closed()) return QueueStatus::kClosed;
@@ -269,7 +274,6 @@ QueueStatus FramePipe::pop(void* frame, std::optional<Deadline> deadline, bool t
   if (read_fd_ < 0) throw_system_error(EBADF, std::string(type_) + ": pop after producer_only()");
   register_consumer();
   auto& c = *control_;
-  bool producers_gone = false;
   for (;;) {
     // Closed first, then the read: a pop that saw closed and then found the
     // pipe empty has seen every push made before close().
@@ -286,15 +290,15 @@ QueueStatus FramePipe::pop(void* frame, std::optional<Deadline> deadline, bool t
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN) throw_errno(std::string(type_) + ": read");
-    if (closed || producers_gone) return QueueStatus::kClosed;
+    if (closed) return QueueStatus::kClosed;
     if (try_only) return QueueStatus::kEmpty;
     const Deadline now = Clock::now();
     if (deadline && now >= *deadline) return QueueStatus::kTimedOut;
     Deadline until = now + kWaitSlice;
     if (deadline && *deadline < until) until = *deadline;
-    if (!wait(read_fd_, POLLIN, until) && !(deadline && Clock::now() >= *deadline)) {
-      producers_gone = c.producers.all_gone();  // then one more read decides: drained -> end of file
-    }
+    // Producers gone (the registry) end nothing: more may come. Only the
+    // kernel's end of file (no write end open anywhere) does, above.
+    (void)wait(read_fd_, POLLIN, until);
   }
 }
 

@@ -261,7 +261,10 @@ TEST(RingQueueTest, SpscTimedPopAfterARunTimesOutNoEarlierThanItsDeadline) {
   EXPECT_EQ(late.join(10s), ExitStatus::exited(0));
 }
 
-TEST(RingQueueTest, SpscDeadProducerReadsAsEndOfFileAfterDraining) {
+// A producer that exited is no end of file: another process may take the
+// producer role. The consumer drains, waits, and gets the next producer's
+// items; close() ends the stream.
+TEST(RingQueueTest, SpscGoneProducerIsNoEndOfFile) {
   auto ring = SpscRing<std::uint64_t>::create(8);
   Child producer([&] {
     for (std::uint64_t i = 0; i < 5; ++i) (void)ring.push(i);
@@ -270,12 +273,16 @@ TEST(RingQueueTest, SpscDeadProducerReadsAsEndOfFileAfterDraining) {
   ASSERT_EQ(producer.join(10s), ExitStatus::exited(0));
   std::uint64_t out = 0;
   for (std::uint64_t i = 0; i < 5; ++i) {
-    ASSERT_EQ(ring.pop(out), QueueStatus::kOk);
+    ASSERT_EQ(ring.pop_until(out, deadline_after(10s)), QueueStatus::kOk);
     EXPECT_EQ(out, i);
   }
-  EXPECT_EQ(ring.try_pop(out), QueueStatus::kEmpty);  // try_pop never checks liveness
-  EXPECT_EQ(ring.pop(out), QueueStatus::kClosed);     // pop does: end of file
-  EXPECT_FALSE(ring.is_closed());                     // without marking the ring closed
+  EXPECT_EQ(ring.pop_until(out, deadline_after(50ms)), QueueStatus::kTimedOut);
+  Child next([&] { return ring.push(5) == QueueStatus::kOk ? 0 : 1; });
+  EXPECT_EQ(next.join(10s), ExitStatus::exited(0));
+  ASSERT_EQ(ring.pop_until(out, deadline_after(10s)), QueueStatus::kOk);
+  EXPECT_EQ(out, 5U);
+  ring.close();
+  EXPECT_EQ(ring.pop_until(out, deadline_after(10s)), QueueStatus::kClosed);
 }
 
 TEST(RingQueueTest, SpscDeadConsumerIsNamedInTheError) {

@@ -19,10 +19,10 @@
 //
 // Peer death: a connection that hangs up is dropped with its held request.
 // When the last connection that ever popped from a queue is gone, its held
-// pushes are answered kNoConsumer (the client raises EPIPE) and later
-// blocking pushes on the full queue likewise; when the last one that ever
-// pushed is gone, held pops on the empty queue are answered kClosed (end of
-// file), as SpscRing and PipeQueue do for dead peers.
+// pushes are answered kNoConsumer (the client raises EPIPE) and so is every
+// later blocking push (a push nobody would read). Producers that are gone
+// end nothing (more may come): held pops wait for a push, close() or their
+// deadline.
 
 #include <poll.h>
 #include <signal.h>
@@ -255,8 +255,7 @@ class Server {
     }
     for (const std::uint32_t qid : c.produces) {
       QueueObject& q = *objects_[qid - 1].queue;
-      if (--q.producers == 0 && q.items.empty())
-        answer_all(qid, q.pops, Status::kClosed);  // end of file
+      --q.producers;  // held pops wait on: more producers may come
     }
     for (const std::uint32_t qid : c.consumes) {
       QueueObject& q = *objects_[qid - 1].queue;
@@ -477,6 +476,7 @@ class Server {
     join_role(c.produces, qid, q.producers, q.had_producers);
     if (message.size() > q.max_message) return reply(c, Status::kBadRequest);
     if (q.closed) return reply(c, Status::kClosed);
+    if (deadline != kTryOnly && q.had_consumers && q.consumers == 0) return reply(c, Status::kNoConsumer);
     if (!q.pops.empty()) {  // the queue is empty: straight to the oldest held pop
       const Waiter w = std::move(q.pops.front());
       q.pops.pop_front();
@@ -489,7 +489,6 @@ class Server {
       return reply(c, Status::kOk);
     }
     if (deadline == kTryOnly) return reply(c, Status::kFull);
-    if (q.had_consumers && q.consumers == 0) return reply(c, Status::kNoConsumer);
     if (deadline <= now_ns()) return reply(c, Status::kTimedOut);
     hold(c, qid, q.pushes, deadline, std::string(message));
   }
@@ -510,7 +509,6 @@ class Server {
     }
     if (q.closed) return reply(c, Status::kClosed);
     if (deadline == kTryOnly) return reply(c, Status::kEmpty);
-    if (q.had_producers && q.producers == 0) return reply(c, Status::kClosed);  // end of file
     if (deadline <= now_ns()) return reply(c, Status::kTimedOut);
     hold(c, qid, q.pops, deadline);
   }

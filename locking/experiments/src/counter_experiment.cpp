@@ -418,15 +418,18 @@ std::vector<Measurement> run_counter_experiment(
   }
 
   // The book's lesson, whatever the machine: a no-lock variant whose median
-  // repeat lost nothing is run again at 10x the count until it does (or the
-  // cap).
+  // repeat lost nothing is run again at 10x the count until it does, or the
+  // cap, or the time budget (a loaded machine may never overlap the workers).
   for (Cell& cell : cells) {
     const auto nothing_lost_typically = [](const Cell& c) {
       return c.lost.empty() || summarize(c.lost).median == 0;
     };
+    const auto within_budget = [](const Cell& c) {
+      return c.seconds.empty() || summarize(c.seconds).median < kAutoScaleSeconds;
+    };
     while (config.auto_scale && loses_updates(cell.variant) && cell.all_ok &&
-           nothing_lost_typically(cell) && cell.count * 10 <= kMaxAutoScaleCount) {
-      cell = Cell{cell.variant, cell.count * 10, {}, {}, {}, {}, true, true};
+           nothing_lost_typically(cell) && cell.count < kMaxAutoScaleCount && within_budget(cell)) {
+      cell = Cell{cell.variant, std::min(cell.count * 10, kMaxAutoScaleCount), {}, {}, {}, {}, true, true};
       for (unsigned repeat = 0; repeat < config.repeats; ++repeat) {
         if (progress) progress(cell.variant + ": nothing lost, again at count " + std::to_string(cell.count));
         run_cell(cell);

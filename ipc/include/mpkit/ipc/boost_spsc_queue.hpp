@@ -36,9 +36,11 @@
 //     a consumer killed after its read_index_ store).
 //   - Consumer gone (producer blocked on full): after one idle slice (4 ms)
 //     plus a /proc read, push throws std::system_error(EPIPE, "BoostSpscQueue:
-//     consumer <pid> is gone ..."). Producer gone (consumer blocked on empty):
-//     pop drains, then returns kClosed (end of file). Each side registers its
-//     pid on its first push / pop; an unregistered peer is waited for.
+//     consumer <pid> is gone ..."); so does a process's first push into a
+//     queue whose consumer is gone. Producer gone (consumer blocked on
+//     empty): nothing ends, as another process may take the producer role;
+//     pop drains and waits until close(). Each side registers its pid on its
+//     first push / pop; an unregistered peer is waited for.
 //
 // Cache-line layout: line 0 magic, version, capacity, closed, pids; line 1
 // not_empty gate; line 2 not_full gate; then Boost's queue (its two indices
@@ -51,8 +53,8 @@
 // Contract
 //   Requires: at most one producer and one consumer at a time;
 //     Capacity >= 1.
-//   Guarantees: FIFO; exactly-once; push/pop block until done, closed, or
-//     the peer process is gone.
+//   Guarantees: FIFO; exactly-once; push/pop block until done or closed;
+//     push also until the consumer process is gone.
 //   Throws: create(): std::invalid_argument if capacity != Capacity;
 //     std::system_error if the mapping fails. push/_until:
 //     std::system_error(EPIPE) when the consumer is gone. try_* never throw.
@@ -180,6 +182,11 @@ class BoostSpscQueue {
     return push_until(value, std::optional<Deadline>(deadline));
   }
   [[nodiscard]] QueueStatus push_until(const T& value, std::optional<Deadline> deadline) {
+    // relaxed: a liveness hint, as in register_role. A process's first push:
+    // into a queue whose consumer is gone it would go where nobody reads.
+    if (control_->producer_pid.load(std::memory_order_relaxed) != current_pid() && !is_closed()) [[unlikely]] {
+      (void)check_consumer_alive();
+    }
     for (;;) {
       const QueueStatus status = try_push(value);
       if (status != QueueStatus::kFull) return status;
@@ -213,7 +220,7 @@ class BoostSpscQueue {
       if (status != QueueStatus::kEmpty) return status;
       const auto verdict = detail::park_until(
           control_->not_empty, [&] { return ring_->read_available() > 0 || is_closed(); }, deadline,
-          [&] { return check_producer_alive(); });
+          [] { return std::optional<QueueStatus>(); });  // a gone producer ends nothing
       if (verdict) return *verdict;
     }
   }
@@ -257,13 +264,6 @@ class BoostSpscQueue {
     if (consumer != 0 && consumer != current_pid() && process_is_gone(consumer)) {
       throw_system_error(EPIPE, "BoostSpscQueue: consumer " + std::to_string(consumer) +
                                     " is gone; nobody will make room");
-    }
-    return std::nullopt;
-  }
-  [[nodiscard]] std::optional<QueueStatus> check_producer_alive() const {
-    const pid_t producer = control_->producer_pid.load(std::memory_order_relaxed);  // relaxed: a hint
-    if (producer != 0 && producer != current_pid() && process_is_gone(producer) && ring_->read_available() == 0) {
-      return QueueStatus::kClosed;  // end of file
     }
     return std::nullopt;
   }

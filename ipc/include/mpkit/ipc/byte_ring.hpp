@@ -83,9 +83,12 @@
 //   - Every consumer gone, producer blocked (not enough room): after one idle
 //     wait slice (4 ms) plus a /proc read, push throws
 //     std::system_error(EPIPE, "ByteRing: consumer <pid> is gone ..."), like
-//     writing to a pipe nobody reads. try_push just returns kFull.
-//   - Every producer gone, consumer blocked (ring empty): the consumer drains
-//     every published message, then pop returns kClosed (end of file).
+//     writing to a pipe nobody reads; so does a process's first push
+//     (push/push_until) into a ring whose every consumer is gone. try_push
+//     just returns kFull / kOk.
+//   - Every producer gone, consumer blocked (ring empty): nothing ends, as
+//     more producers may come; the consumer drains every published message
+//     and waits until close(), its deadline or the next message.
 //   - A process that never pushed / popped is not registered and is waited
 //     for; more than 31 processes in a role switch detection off; a recycled
 //     pid of a dead peer looks alive.
@@ -112,7 +115,8 @@
 //     time for kOne, likewise consumers).
 //   Guarantees: FIFO (per producer, as seen by each consumer); exactly-once;
 //     every message arrives whole with its exact length, never truncated;
-//     push/pop block until done, closed, or a dead peer is detected.
+//     push/pop block until done or closed; push also until every consumer is
+//     found gone. End of stream is close().
 //   Throws: create(): std::invalid_argument naming `capacity` for 0 or
 //     > 2^31 bytes (others are rounded up to a power of two, at least 16);
 //     std::system_error if the mapping fails. Every push: std::invalid_argument
@@ -261,7 +265,7 @@ class ByteRing {
   }
 
   /// Blocks until there is room: kOk or kClosed. Throws std::system_error(EPIPE)
-  /// once every consumer is gone.
+  /// once every consumer is gone (while full, or at this process's first push).
   [[nodiscard]] QueueStatus push(std::span<const std::byte> message) {
     return push_until(message, std::optional<Deadline>());
   }
@@ -276,6 +280,10 @@ class ByteRing {
   }
   [[nodiscard]] QueueStatus push_until(std::span<const std::byte> message, std::optional<Deadline> deadline) {
     check_message_size(message.size());
+    // relaxed: a per-handle memo, as in register_in.
+    if (producer_registered_.load(std::memory_order_relaxed) != current_pid()) [[unlikely]] {
+      check_consumers_before_first_push();
+    }
     const std::uint64_t need = detail::byte_record_bytes(message.size());
     for (;;) {
       const QueueStatus status = control_->producers_mode == ByteRingProducers::kOne
@@ -296,8 +304,8 @@ class ByteRing {
   [[nodiscard]] QueueStatus try_pop(std::vector<std::byte>& out) {
     return try_pop_any(VectorSink{&out}, std::nullopt);
   }
-  /// Blocks while empty: kOk, or kClosed once closed and drained -- or once
-  /// every registered producer is gone and the ring drained (end of file).
+  /// Blocks while empty: kOk, or kClosed once closed and drained (producers
+  /// that are gone end nothing: more may come).
   [[nodiscard]] QueueStatus pop(std::vector<std::byte>& out) {
     return pop_until(out, std::optional<Deadline>());
   }
@@ -538,7 +546,7 @@ class ByteRing {
       if (status != QueueStatus::kEmpty) return status;
       const auto verdict = detail::park_until(
           control_->not_empty, [&] { return has_items() || is_closed(); }, deadline,
-          [&] { return check_producers_alive(); });
+          [] { return std::optional<QueueStatus>(); });  // a gone producer ends nothing
       if (verdict) return *verdict;
     }
   }
@@ -588,7 +596,7 @@ class ByteRing {
 
   // After an idle slice: the verdicts documented under "Peer death".
   [[nodiscard]] std::optional<QueueStatus> check_consumers_alive() const;
-  [[nodiscard]] std::optional<QueueStatus> check_producers_alive() const;
+  void check_consumers_before_first_push() const;
 
   static void register_in(detail::PidRegistry& registry, std::atomic<pid_t>& registered) noexcept {
     const pid_t self = current_pid();

@@ -53,12 +53,14 @@
 //   - Killed elsewhere: nothing to repair.
 //   - Every consumer gone while a producer is blocked on a full ring: after
 //     one idle slice push throws std::system_error(EPIPE, "LockedRing: every
-//     consumer is gone ..."), as writing a pipe nobody reads. Every producer
-//     gone while a consumer is blocked on an empty ring: pop returns kClosed
-//     (end of file). Processes register in a PidRegistry on their first
-//     push / pop; an unregistered peer is waited for; more than 31 processes
-//     per role switch detection off (then it waits, like a pipe with an
-//     unknown writer).
+//     consumer is gone ..."), as writing a pipe nobody reads; so does a
+//     process's first push (push/push_until) into a ring whose every
+//     consumer is gone. Producers gone end nothing (more may come): a
+//     consumer on an empty ring waits until close(), its deadline or an
+//     item. Processes register in a PidRegistry on their first push / pop;
+//     an unregistered peer is waited for; more than 31 processes per role
+//     switch detection off (then it waits, like a pipe with an unknown
+//     reader).
 //
 // Cache-line layout of the control block (then the slots, line-aligned)
 //   line 0    read-mostly: magic, version, slot size, capacity, closed,
@@ -77,7 +79,7 @@
 //   Requires: capacity in [1, 2^31].
 //   Guarantees: FIFO per producer as seen by each consumer; exactly-once
 //     (up to the kill cases above); push/pop block until done, closed, or
-//     a dead peer is detected.
+//     (push) every consumer is found gone; end of stream is close().
 //   Throws: create(): std::invalid_argument naming `capacity`;
 //     std::system_error if the mapping fails. push/pop/_until and try_*:
 //     std::system_error(ENOTRECOVERABLE) for a broken ring; push/_until:
@@ -208,7 +210,7 @@ class LockedRing {
   /// kOk, kFull or kClosed; takes the lock (may wait for a holder, never for room).
   [[nodiscard]] QueueStatus try_push(const T& value) { return push_impl(value, std::nullopt, true); }
   /// Blocks while full: kOk or kClosed. Throws std::system_error(EPIPE) once
-  /// every consumer is gone.
+  /// every consumer is gone (while full, or at this process's first push).
   [[nodiscard]] QueueStatus push(const T& value) { return push_impl(value, std::nullopt, false); }
   [[nodiscard]] QueueStatus push_until(const T& value, Deadline deadline) {
     return push_impl(value, deadline, false);
@@ -217,8 +219,8 @@ class LockedRing {
   // ---- consumers -----------------------------------------------------------
 
   [[nodiscard]] QueueStatus try_pop(T& out) { return pop_impl(out, std::nullopt, true); }
-  /// Blocks while empty: kOk, or kClosed once closed and drained or once
-  /// every producer is gone and the ring drained (end of file).
+  /// Blocks while empty: kOk, or kClosed once closed and drained (producers
+  /// that are gone end nothing: more may come).
   [[nodiscard]] QueueStatus pop(T& out) { return pop_impl(out, std::nullopt, false); }
   [[nodiscard]] QueueStatus pop_until(T& out, Deadline deadline) { return pop_impl(out, deadline, false); }
 
@@ -342,6 +344,13 @@ class LockedRing {
 
   QueueStatus push_impl(const T& value, std::optional<Deadline> deadline, bool try_only) {
     auto& c = *control_;
+    // relaxed: a per-handle memo, as in register_in. A process's first
+    // blocking push into a ring whose every consumer is gone would go where
+    // nobody reads.
+    if (!try_only && producer_registered_.load(std::memory_order_relaxed) != current_pid() && !is_closed() &&
+        c.consumers.all_gone()) [[unlikely]] {
+      throw_system_error(EPIPE, "LockedRing: every consumer is gone; nobody will read this push");
+    }
     register_in(c.producers, producer_registered_);
     QueueStatus status = QueueStatus::kOk;
     {
@@ -398,11 +407,8 @@ class LockedRing {
       }
       if (c.closed.load(std::memory_order_relaxed) != 0) return QueueStatus::kClosed;  // relaxed: under the lock
       if (try_only) return QueueStatus::kEmpty;
-      bool idle = false;
+      bool idle = false;  // producers that are gone end nothing: more may come
       if (!wait_or_time_out(c.not_empty, deadline, idle)) return QueueStatus::kTimedOut;
-      if (idle && c.producers.all_gone() && c.tail.load(std::memory_order_relaxed) == head) {
-        return QueueStatus::kClosed;  // end of file: every writer is gone and all they wrote is read
-      }
     }
   }
 

@@ -50,12 +50,15 @@
 //     way.
 //   - The ring is then broken; nothing is repaired (the stranded item cannot
 //     be told from a half-written one). Survivors should close() and give up.
-//   - Every consumer gone while a producer is blocked on a full ring: throws
-//     std::system_error(EPIPE), as writing to a pipe nobody reads. Every
-//     producer gone while a consumer is blocked on an empty ring: pop returns
-//     kClosed (end of file), after draining. Processes register in a
+//   - Every consumer gone: push throws std::system_error(EPIPE), as writing
+//     to a pipe nobody reads -- at a process's first push, and when a
+//     producer is blocked on a full ring. Processes register in a
 //     PidRegistry (detail/ring_registry.hpp) on their first push or pop; an
 //     unregistered peer is waited for.
+//   - Producers gone end nothing: more may come (staggered producers, each
+//     pushing its share and a poison pill, are the usual pattern), so a
+//     consumer on an empty ring waits until close(), its deadline, or an
+//     item. End of stream is close().
 //
 // Cache-line layout of the control block (then the slots)
 //   line 0   read-mostly: magic, version, capacity, mask, shift, closed_
@@ -77,7 +80,7 @@
 //     sequence numbers need two slots), std::system_error if the mapping
 //     fails. push/pop/_until:
 //     std::system_error (EOWNERDEAD: a stranded position; EPIPE: every
-//     consumer gone). try_* never throw and never check liveness.
+//     consumer gone, see above). try_* never throw and never check liveness.
 //   Thread safety: all members, any thread of any process.
 //
 // Example
@@ -233,10 +236,15 @@ class MpmcRing {
   }
 
   /// Blocks while full. kOk or kClosed; throws std::system_error (EOWNERDEAD,
-  /// EPIPE) when the consumers it waits for are dead.
+  /// EPIPE) when the consumers it waits for are dead, and EPIPE at this
+  /// process's first push if every consumer that ever popped is gone.
   [[nodiscard]] QueueStatus push(const T& value) { return push_until(value, std::nullopt); }
 
   [[nodiscard]] QueueStatus push_until(const T& value, std::optional<Deadline> deadline) {
+    // relaxed: a per-handle memo, as in register_in.
+    if (registered_producer_.load(std::memory_order_relaxed) != current_pid()) [[unlikely]] {
+      check_consumers_before_first_push();
+    }
     const QueueStatus status = try_push(value);
     if (status != QueueStatus::kFull) [[likely]] return status;
     return push_slowly(value, deadline);
@@ -280,10 +288,9 @@ class MpmcRing {
     return QueueStatus::kOk;
   }
 
-  /// Blocks while empty. kOk; kClosed once closed and drained, or once every
-  /// registered producer is gone and the ring is drained (end of file).
-  /// Throws std::system_error(EOWNERDEAD) at a position stranded by a dead
-  /// producer.
+  /// Blocks while empty. kOk; kClosed once closed and drained (producers
+  /// that are gone end nothing: more may come). Throws
+  /// std::system_error(EOWNERDEAD) at a position stranded by a dead producer.
   [[nodiscard]] QueueStatus pop(T& out) { return pop_until(out, std::nullopt); }
 
   [[nodiscard]] QueueStatus pop_until(T& out, std::optional<Deadline> deadline) {
@@ -439,16 +446,23 @@ class MpmcRing {
     }
   }
 
-  // A consumer slept a whole slice on an empty ring.
+  // A consumer slept a whole slice on an empty ring. Producers that are
+  // gone are not an end of file: more may come (end of stream is close()).
   [[nodiscard]] std::optional<QueueStatus> check_producers(StrandTimer& timer) const {
     const std::uint64_t head = control_->head.load(std::memory_order_acquire);
     const std::uint64_t tail = control_->tail.load(std::memory_order_acquire);
     if (tail > head) {  // position `head` is claimed by a producer, not yet published
       if (!has_items()) check_stranded(head, kProducerRole, "producer", timer);
-      return std::nullopt;
     }
-    if (control_->producers.all_gone()) return QueueStatus::kClosed;  // end of file
     return std::nullopt;
+  }
+
+  // A process about to push for the first time: into a ring whose every
+  // consumer is gone, that push would go where nobody reads.
+  [[gnu::noinline]] void check_consumers_before_first_push() const {
+    if (!is_closed() && control_->consumers.all_gone()) {
+      throw_system_error(EPIPE, "MpmcRing: every consumer is gone; nobody will read this push");
+    }
   }
 
   // A producer slept a whole slice on a full ring.

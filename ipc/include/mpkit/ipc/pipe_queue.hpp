@@ -69,9 +69,14 @@
 //   - Every consumer gone while a producer is blocked on a full pipe:
 //     std::system_error(EPIPE, "PipeQueue: every consumer is gone ..."),
 //     found after one idle slice (PidRegistry, a /proc read per registered
-//     pid) or at once through EPIPE if the read ends are closed.
-//   - Every producer gone while a consumer is blocked on an empty pipe: pop
-//     returns kClosed (end of file) after draining.
+//     pid) or at once through EPIPE if the read ends are closed; a
+//     process's first push (push/push_until) into a pipe whose every
+//     consumer is gone fails the same way.
+//   - Every producer gone while a consumer is blocked on an empty pipe:
+//     nothing ends (more producers may come, from any process that holds the
+//     write end); the consumer drains and waits until close(), its deadline
+//     or the next frame. Only the kernel's own end of file (no write end open
+//     anywhere: nobody can ever push again) returns kClosed.
 //   - Processes register on their first push / pop; an unregistered peer is
 //     waited for; more than 31 processes per role switch detection off.
 //
@@ -89,7 +94,8 @@
 // Contract
 //   Requires: sizeof(T) <= PIPE_BUF (static_assert); capacity >= 1.
 //   Guarantees: FIFO per producer as seen by each consumer; exactly-once;
-//     push/pop block until done, closed, or a dead peer is detected.
+//     push/pop block until done or closed; push also until every consumer is
+//     found gone, pop until no write end is open anywhere.
 //   Throws: create(): std::invalid_argument naming `capacity`;
 //     std::system_error for pipe2/fcntl/mmap failures. push/_until:
 //     std::system_error(EPIPE) when every consumer is gone; any operation:

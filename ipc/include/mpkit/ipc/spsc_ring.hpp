@@ -69,12 +69,13 @@
 //   - Consumer gone, producer blocked in push (ring full): after one idle
 //     wait slice the producer finds consumer_pid_ gone (process_is_gone) and
 //     throws std::system_error(EPIPE, "SpscRing: consumer <pid> is gone ...")
-//     -- like writing to a pipe nobody reads. try_push just returns kFull.
-//   - Producer gone, consumer blocked in pop (ring empty): the consumer
-//     drains every published item, then pop returns kClosed -- like reading a
-//     pipe whose writer exited (end of file). Kill and normal exit look the
-//     same; a producer that must report failure closes nothing and the
-//     consumer checks its count.
+//     -- like writing to a pipe nobody reads. So does a process's first push
+//     (producer_pid_ not yet its own) into a ring whose consumer is gone.
+//     try_push just returns kFull / kOk.
+//   - Producer gone, consumer blocked in pop (ring empty): nothing ends. The
+//     producer role may move to another process (one after the other), so
+//     the consumer drains every published item and waits on until close(),
+//     its deadline or the next item. End of stream is close().
 //   - Detection takes one slice (4 ms) plus a /proc read. A peer that never
 //     pushed/popped is not registered and is waited for. A recycled pid of a
 //     dead peer looks alive (rare: pids are handed out cyclically).
@@ -95,7 +96,7 @@
 // Contract
 //   Requires: at most one producer and one consumer at a time.
 //   Guarantees: FIFO; exactly-once; push/pop block until done, closed or (for
-//     push) the consumer process is gone. A timed push/pop never returns
+//     push) the consumer process is gone; pop ends only with close(). A timed push/pop never returns
 //     early; it may return late by its spins: for push the refill and the
 //     park spin (each at most the spin budget, ~80 us here), for pop the slip
 //     (~25 us) and the park spin.
@@ -244,10 +245,14 @@ class SpscRing {
   }
 
   /// Blocks while full. kOk or kClosed; throws std::system_error(EPIPE) if the
-  /// consumer process is gone.
+  /// consumer process is gone (while full, or at this process's first push).
   [[nodiscard]] QueueStatus push(const T& value) { return push_until(value, std::nullopt); }
 
   [[nodiscard]] QueueStatus push_until(const T& value, std::optional<Deadline> deadline) {
+    // relaxed: a liveness hint, as in register_role.
+    if (control_->producer_pid.load(std::memory_order_relaxed) != current_pid()) [[unlikely]] {
+      check_consumer_before_first_push();
+    }
     const QueueStatus status = try_push(value);
     if (status != QueueStatus::kFull) [[likely]] return status;
     return push_slowly(value, deadline);
@@ -284,8 +289,8 @@ class SpscRing {
     return n;
   }
 
-  /// Blocks while empty. kOk, or kClosed once closed and drained -- or once
-  /// the registered producer process is gone and the ring drained (EOF).
+  /// Blocks while empty. kOk, or kClosed once closed and drained (a producer
+  /// that is gone ends nothing: another may take over).
   [[nodiscard]] QueueStatus pop(T& out) { return pop_until(out, std::nullopt); }
 
   [[nodiscard]] QueueStatus pop_until(T& out, std::optional<Deadline> deadline) {
@@ -387,7 +392,7 @@ class SpscRing {
     for (;;) {
       const auto verdict = detail::park_until(
           control_->not_empty, [&] { return has_items() || is_closed(); }, deadline,
-          [&] { return check_producer_alive(); });
+          [] { return std::optional<QueueStatus>(); });
       if (verdict) return *verdict;
       const QueueStatus status = try_pop(out);
       if (status != QueueStatus::kEmpty) return status;
@@ -445,12 +450,10 @@ class SpscRing {
     }
     return std::nullopt;
   }
-  [[nodiscard]] std::optional<QueueStatus> check_producer_alive() const {
-    const pid_t producer = producer_pid();
-    if (producer != 0 && producer != current_pid() && process_is_gone(producer) && !has_items()) {
-      return QueueStatus::kClosed;  // end of file: the writer is gone and all it wrote is read
-    }
-    return std::nullopt;
+  // A process about to push for the first time: into a ring whose consumer
+  // is gone, that push would go where nobody reads.
+  [[gnu::noinline]] void check_consumer_before_first_push() const {
+    if (!is_closed()) (void)check_consumer_alive();
   }
 
   SharedMemory memory_;

@@ -40,13 +40,12 @@
 //     with its held request; others carry on. A request in flight may or may
 //     not have been applied (a pop the server answered is lost with the
 //     dead process). When every connection that ever popped from the queue
-//     is gone, a push blocked on the full queue (held or new) fails with
-//     std::system_error(EPIPE, "... every consumer has disconnected"); when
-//     every connection that ever pushed is gone, a pop on the empty queue
-//     returns kClosed (end of file) -- as SpscRing and PipeQueue do. A
-//     process counts from its first push / pop to its exit, so a producer
-//     that simply finished also ends blocked pops: close() or keep one
-//     producer connected when more producers are still to come.
+//     is gone, a blocking push (held on the full queue, or new) fails with
+//     std::system_error(EPIPE, "... every consumer has disconnected"): it
+//     would go where nobody reads (try_push is not checked). Producers that
+//     are gone end nothing, as more may come (staggered producers with
+//     poison pills): a pop on the empty queue waits for a push, close() or
+//     its deadline. End of stream is close().
 //   - of the server: every call fails with std::system_error within its
 //     timeout (at once, in practice: the kernel closes the sockets).
 //

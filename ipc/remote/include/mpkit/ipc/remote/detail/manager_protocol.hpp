@@ -93,8 +93,8 @@ enum class Status : std::uint8_t {
   kFull = 1,              // try push: no room
   kEmpty = 2,             // try pop: nothing there
   kTimedOut = 3,          // the request's deadline passed
-  kClosed = 4,            // closed (push), or closed / every producer gone and drained (pop)
-  kNoConsumer = 5,        // blocking push on a full queue whose every consumer has disconnected
+  kClosed = 4,            // closed (push), or closed and drained (pop)
+  kNoConsumer = 5,        // blocking push on a queue whose every consumer has disconnected
   kExists = 10,           // create: the name is taken
   kInvalidArgument = 11,  // create: capacity 0, message size out of range, bad name
   kNoSuchObject = 12,
