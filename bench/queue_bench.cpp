@@ -1,15 +1,20 @@
 // Queue transports between processes: throughput (items/s) for 8-byte and
-// 64-byte items, and ping-pong round-trip latency, for SpscRing and MpmcRing,
-// with the baselines in the same binary (ARCHITECTURE.md, style habit 14): Boost's
-// spsc_queue in shared memory busy-polled (SpinningBoostSpsc, the target's
-// yardstick) and with mpkit's spin-then-park waiting (BoostSpscQueue),
-// Boost's interprocess message_queue, and a pipe(). "Many" runs 2 producer
-// and 2 consumer processes on one queue.
+// 64-byte items, and ping-pong round-trip latency, for every local backend of
+// the queue registry (mpkit/ipc/queue_registry.hpp), each under its registry
+// name -- SpscRing and MpmcRing with the baselines in the same binary
+// (ARCHITECTURE.md, style habit 14): Boost's spsc_queue in shared memory
+// busy-polled (boost-spsc-spin, the target's yardstick) and with mpkit's
+// spin-then-park waiting (boost-spsc), Boost's interprocess message_queue,
+// LockedRing, PipeQueue, and a bare pipe() (raw-pipe). "Many2x2" runs 2
+// producer and 2 consumer processes on one queue, for every backend that
+// takes several of each. A backend added to the registry is benchmarked here
+// without a change to this file.
 //
 // Each benchmark forks one long-lived peer process before its timing loop.
 // Throughput: per iteration the parent pushes kBatchItems items and stops the
-// clock when the peer reports it has popped them all (UseManualTime). The
-// "Batch" variants move up to 64 items per try_push_many/try_pop_many call.
+// clock when the peer reports it has popped them all (UseManualTime). A batch
+// entry (items_per_call > 1, lockfree-spsc-batch64) moves up to that many
+// items per try_push_many/try_pop_many call.
 // Ping-pong: the parent sends one item and waits for the echo, kRoundTrips
 // times per iteration; rtt_ns is the mean round trip.
 // Placement is left to the scheduler (unpinned); on this 2-core VM the two
@@ -34,14 +39,10 @@
 #include "bench_support.hpp"
 #include <benchmark/benchmark.h>
 
-#include "mpkit/ipc/boost_message_queue.hpp"
-#include "mpkit/ipc/boost_spsc_queue.hpp"
-#include "mpkit/ipc/detail/spinning_boost_spsc.hpp"
-#include "mpkit/ipc/locked_ring.hpp"
-#include "mpkit/ipc/mpmc_ring.hpp"
 #include "mpkit/ipc/process.hpp"
+#include "mpkit/ipc/queue_registry.hpp"
 #include "mpkit/ipc/shared_object.hpp"
-#include "mpkit/ipc/spsc_ring.hpp"
+#include "mpkit/ipc/type_list.hpp"
 
 namespace {
 
@@ -57,7 +58,7 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kBatchItems = 1 << 20;
 constexpr int kRoundTrips = 20'000;
 constexpr std::size_t kRingCapacity = 4096;
-constexpr std::size_t kManyChunk = 64;
+constexpr std::size_t kPingPongCapacity = 16;
 
 template <std::size_t N>
 struct Bytes {
@@ -68,12 +69,14 @@ using Item64 = Bytes<64>;
 
 // ---- rings ----------------------------------------------------------------
 
-template <class Ring, class Item, bool kBatched>
+template <class E, class Item>
 void BM_RingThroughput(benchmark::State& state) {
-  auto ring = Ring::create(kRingCapacity);
+  constexpr std::size_t kChunk = E::kInfo.items_per_call;  // items per call
+  constexpr bool kBatched = kChunk > 1;
+  auto ring = mpkit::make_queue<E, Item, kRingCapacity>(kRingCapacity);
   auto progress = mpkit::SharedObject<Progress>::anonymous();
   mpkit::Process consumer([&] {
-    std::array<Item, kManyChunk> buffer{};
+    std::array<Item, kChunk> buffer{};
     std::uint64_t popped = 0;
     for (;;) {
       if constexpr (kBatched) {
@@ -96,14 +99,14 @@ void BM_RingThroughput(benchmark::State& state) {
     return 0;
   });
 
-  std::array<Item, kManyChunk> items{};
+  std::array<Item, kChunk> items{};
   std::uint64_t target = 0;
   for (auto _ : state) {
     const auto start = Clock::now();
     if constexpr (kBatched) {
       std::uint64_t sent = 0;
       while (sent < kBatchItems) {
-        const std::size_t want = std::min<std::uint64_t>(kManyChunk, kBatchItems - sent);
+        const std::size_t want = std::min<std::uint64_t>(kChunk, kBatchItems - sent);
         std::size_t put = ring.try_push_many(std::span<const Item>(items.data(), want));
         if (put == 0) {
           if (ring.push(items[0]) != mpkit::QueueStatus::kOk) state.SkipWithError("push failed");
@@ -128,10 +131,10 @@ void BM_RingThroughput(benchmark::State& state) {
       static_cast<std::int64_t>(state.iterations() * kBatchItems * sizeof(Item)));
 }
 
-template <class Ring>
+template <class E>
 void BM_RingPingPong(benchmark::State& state) {
-  auto request = Ring::create(16);
-  auto reply = Ring::create(16);
+  auto request = mpkit::make_queue<E, std::uint64_t, kPingPongCapacity>(kPingPongCapacity);
+  auto reply = mpkit::make_queue<E, std::uint64_t, kPingPongCapacity>(kPingPongCapacity);
   mpkit::Process echo([&] {
     std::uint64_t value = 0;
     while (request.pop(value) == mpkit::QueueStatus::kOk) {
@@ -162,10 +165,10 @@ struct ManyBoard {
   Count popped[kSides];  // each consumer's total, published when it finds the queue empty
 };
 
-template <class Ring>
+template <class E>
 void BM_ManyThroughput(benchmark::State& state) {
   using Item = Item8;
-  auto ring = Ring::create(kRingCapacity);
+  auto ring = mpkit::make_queue<E, Item, kRingCapacity>(kRingCapacity);
   auto board = mpkit::SharedObject<ManyBoard>::anonymous();
   constexpr std::uint64_t kShare = kBatchItems / 4;  // per producer per round
   std::vector<mpkit::Process> children;
@@ -282,51 +285,47 @@ void BM_PipePingPong(benchmark::State& state) {
   (void)echo.join(std::chrono::seconds(10));
 }
 
+// ---- registration: every registry entry, under its name ------------------------
+
+template <class F>
+void add(const std::string& name, F fn, benchmark::TimeUnit unit) {
+  benchmark::RegisterBenchmark(name.c_str(), fn)->UseManualTime()->Unit(unit);
+}
+
+template <class Item>
+void add_throughput(const std::string& bytes) {
+  mpkit::for_each_type(mpkit::LocalQueueBackends{}, [&]<class E>(std::type_identity<E>) {
+    add("Throughput/" + std::string(E::kInfo.name) + "/" + bytes, BM_RingThroughput<E, Item>,
+        benchmark::kMillisecond);
+  });
+  add("Throughput/raw-pipe/" + bytes, BM_PipeThroughput<Item>, benchmark::kMillisecond);
+}
+
+void register_benchmarks() {
+  add_throughput<Item8>("8B");
+  add_throughput<Item64>("64B");
+  mpkit::for_each_type(mpkit::LocalQueueBackends{}, []<class E>(std::type_identity<E>) {
+    // A ping-pong has one item in flight: nothing for a batch entry to batch.
+    if constexpr (E::kInfo.items_per_call == 1) {
+      add("PingPong/" + std::string(E::kInfo.name), BM_RingPingPong<E>, benchmark::kMicrosecond);
+    }
+  });
+  add("PingPong/raw-pipe", BM_PipePingPong, benchmark::kMicrosecond);
+  mpkit::for_each_type(mpkit::LocalQueueBackends{}, []<class E>(std::type_identity<E>) {
+    if constexpr (E::kInfo.many_sided()) {
+      add("Many2x2/" + std::string(E::kInfo.name) + "/8B", BM_ManyThroughput<E>,
+          benchmark::kMillisecond);
+    }
+  });
+}
+
 }  // namespace
 
-#define MPKIT_QUEUE_BENCH(...) \
-  BENCHMARK(__VA_ARGS__)->UseManualTime()->Unit(benchmark::kMillisecond)
-
-MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item8>, Item8, false>)
-    ->Name("Throughput/SpscRing/8B");
-MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item8>, Item8, true>)
-    ->Name("Throughput/SpscRingBatch/8B");
-MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::MpmcRing<Item8>, Item8, false>)
-    ->Name("Throughput/MpmcRing/8B");
-MPKIT_QUEUE_BENCH(
-    BM_RingThroughput<mpkit::detail::SpinningBoostSpsc<Item8, kRingCapacity>, Item8, false>)
-    ->Name("Throughput/BoostSpscSpin/8B");
-MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::BoostSpscQueue<Item8, kRingCapacity>, Item8, false>)
-    ->Name("Throughput/BoostSpsc/8B");
-MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::BoostMessageQueue<Item8>, Item8, false>)
-    ->Name("Throughput/BoostMq/8B");
-MPKIT_QUEUE_BENCH(BM_PipeThroughput<Item8>)->Name("Throughput/Pipe/8B");
-MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item64>, Item64, false>)
-    ->Name("Throughput/SpscRing/64B");
-MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::SpscRing<Item64>, Item64, true>)
-    ->Name("Throughput/SpscRingBatch/64B");
-MPKIT_QUEUE_BENCH(BM_RingThroughput<mpkit::MpmcRing<Item64>, Item64, false>)
-    ->Name("Throughput/MpmcRing/64B");
-MPKIT_QUEUE_BENCH(BM_PipeThroughput<Item64>)->Name("Throughput/Pipe/64B");
-BENCHMARK(BM_RingPingPong<mpkit::SpscRing<std::uint64_t>>)
-    ->Name("PingPong/SpscRing")
-    ->UseManualTime()
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_RingPingPong<mpkit::MpmcRing<std::uint64_t>>)
-    ->Name("PingPong/MpmcRing")
-    ->UseManualTime()
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_RingPingPong<mpkit::detail::SpinningBoostSpsc<std::uint64_t, 16>>)
-    ->Name("PingPong/BoostSpscSpin")
-    ->UseManualTime()
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_RingPingPong<mpkit::BoostMessageQueue<std::uint64_t>>)
-    ->Name("PingPong/BoostMq")
-    ->UseManualTime()
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_PipePingPong)->Name("PingPong/Pipe")->UseManualTime()->Unit(benchmark::kMicrosecond);
-MPKIT_QUEUE_BENCH(BM_ManyThroughput<mpkit::MpmcRing<Item8>>)->Name("Many2x2/MpmcRing/8B");
-MPKIT_QUEUE_BENCH(BM_ManyThroughput<mpkit::LockedRing<Item8>>)->Name("Many2x2/LockedRing/8B");
-MPKIT_QUEUE_BENCH(BM_ManyThroughput<mpkit::BoostMessageQueue<Item8>>)->Name("Many2x2/BoostMq/8B");
-
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  register_benchmarks();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -30,7 +30,9 @@
 #include "mpkit/ipc/atomic_flag_counter.hpp"
 #include "mpkit/ipc/counter.hpp"
 #include "mpkit/ipc/flag.hpp"
+#include "mpkit/ipc/flag_registry.hpp"
 #include "mpkit/ipc/futex_flag.hpp"
+#include "mpkit/ipc/remote/backends.hpp"
 #include "mpkit/ipc/remote/manager.hpp"
 #include "mpkit/ipc/remote/manager_flag_counter.hpp"
 #include "mpkit/ipc/raw_value_flag_counter.hpp"
@@ -163,7 +165,6 @@ struct Factory<FutexFlag> {
 };
 template <>
 struct Factory<RedisFlag> {
-  static constexpr bool kRemote = true;
   static RedisFlag make() {
     return RedisFlag::create(RedisFixture::url(), RedisFixture::key("flag"));
   }
@@ -172,7 +173,6 @@ struct Factory<RedisFlag> {
 
 template <>
 struct Factory<ManagerFlag> {
-  static constexpr bool kRemote = true;
   using Server = ManagerFixture;
   static ManagerFlag make() { return ManagerFlag::create(ManagerFixture::server.value(), ManagerFixture::name("flag")); }
   static std::string name() { return "Manager"; }
@@ -211,14 +211,21 @@ struct Factory<ManagerCounter> {
   static std::string name() { return "Manager"; }
 };
 
+/// A flag's answer is the flag registry's (mpkit/ipc/remote/backends.hpp); a
+/// counter's, its Factory's.
 template <class T>
 constexpr bool is_remote() {
-  if constexpr (requires { Factory<T>::kRemote; }) {
+  if constexpr (Flag<T>) {
+    return flag_info_for<T>(AllFlagBackends{}).remote();
+  } else if constexpr (requires { Factory<T>::kRemote; }) {
     return Factory<T>::kRemote;
   } else {
     return false;
   }
 }
+
+template <class... Ts>
+::testing::Types<Ts...> as_gtest_types(TypeList<Ts...> /*list*/);
 
 struct Names {
   template <class T>
@@ -359,7 +366,9 @@ REGISTER_TYPED_TEST_SUITE_P(FlagConformance, StartsClearThenSetAndClearAreIdempo
                             ManyProcessesSetConcurrently, ThreadsPollWhileOthersSetOneHandle,
                             ThreadsSetAndClearRaceThenSettle);
 
-using Flags = ::testing::Types<AtomicFlag, RawValueFlag, ValueFlag, FutexFlag, RedisFlag, ManagerFlag>;
+// Every flag type of the registry, once (futex and futex-wait share FutexFlag):
+// a backend added there runs this suite, and does not compile without its Factory.
+using Flags = decltype(as_gtest_types(FlagTypes<AllFlagBackends>{}));
 INSTANTIATE_TYPED_TEST_SUITE_P(Ipc, FlagConformance, Flags, Names);
 
 // ============================================================= Counter suite

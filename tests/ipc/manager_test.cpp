@@ -44,6 +44,7 @@
 #include "test_support.hpp"
 #include <gtest/gtest.h>
 
+#include "mpkit/ipc/remote/backends.hpp"
 #include "mpkit/ipc/remote/detail/manager_protocol.hpp"
 #include "mpkit/ipc/remote/manager_flag_counter.hpp"
 #include "mpkit/ipc/remote/manager_queue.hpp"
@@ -79,17 +80,16 @@ std::string unique_name(const std::string& prefix) {
 
 namespace test {
 
+// The answers are the registry's: peer death is detected, because the server
+// sees every consumer / producer hang up.
 template <>
-struct QueueFactory<ManagerQueue<std::uint64_t>> : IntegerItems<std::uint64_t> {
+struct QueueFactory<ManagerQueue<std::uint64_t>>
+    : IntegerItems<std::uint64_t>, TraitsOf<ManagerQueueBackend> {
   static ManagerQueue<std::uint64_t> make(std::size_t capacity) {
     return ManagerQueue<std::uint64_t>::create(shared_server(), unique_name("conformance"),
                                                capacity);
   }
   static std::string name() { return "ManagerQueueU64"; }
-  static constexpr bool kMultiProducer = true;
-  static constexpr bool kMultiConsumer = true;
-  static constexpr bool kDetectsPeerDeath =
-      true;  // the server sees every consumer / producer hang up
   // Two round trips per item (~20-50 µs each here): 10^6 would take minutes.
   static constexpr std::uint64_t kStressItems = kSanitized ? 5'000 : 100'000;
 };

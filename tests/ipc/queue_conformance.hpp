@@ -14,6 +14,15 @@
 //   using Queues = ::testing::Types<MyQueue>;
 //   INSTANTIATE_TYPED_TEST_SUITE_P(Mine, QueueConformance, Queues, mpkit::test::QueueNames);
 //
+// A backend of the queue registry (mpkit/ipc/queue_registry.hpp,
+// mpkit/ipc/remote/backends.hpp) takes those three answers from its entry
+// instead, so the suite checks what the registry claims: derive from
+// Registered<Entry, Items> (answers and make(), by the entry's queue type), or
+// from Items and TraitsOf<Entry> with a make() of your own (a remote backend
+// and its test server). QueueNames records every type the suite is
+// instantiated for; tests/ipc/registry_test.cpp checks each registered
+// backend's queue of std::uint64_t is among them.
+//
 // The factory also says how an item carries a 64-bit key: encode(key) ->
 // Value and decode(value) -> key (IntegerItems does it for integers; a
 // struct payload fills every byte and decode returns kCorruptKey for a torn
@@ -49,14 +58,18 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <type_traits>
+#include <typeindex>
+#include <typeinfo>
 #include <vector>
 
 #include "mpkit/ipc/queue.hpp"
+#include "mpkit/ipc/queue_registry.hpp"
 #include "test_support.hpp"
 
 namespace mpkit::test {
@@ -90,6 +103,40 @@ struct CreatedBy : Items {
   static constexpr bool kMultiConsumer = C == Consumers::kMany;
   static constexpr bool kDetectsPeerDeath = D == PeerDeath::kDetected;
 };
+
+/// The capacity Registered gives a backend whose capacity is a template
+/// argument (fixed_capacity): every capacity the suite asks for fits in it.
+inline constexpr std::size_t kFixedTestCapacity = 1024;
+
+/// The answers of registry entry E (queue_registry.hpp): the suite checks them.
+template <class E>
+struct TraitsOf {
+  static constexpr bool kMultiProducer = E::kInfo.multi_producer;
+  static constexpr bool kMultiConsumer = E::kInfo.multi_consumer;
+  static constexpr bool kDetectsPeerDeath = E::kInfo.detects_peer_death;
+};
+
+/// The factory of a local registry entry: its answers, items by `Items`, and
+/// make_queue. A fixed_capacity backend is made with kFixedTestCapacity slots
+/// for any request it can hold (as the rings round up); 0 and larger requests
+/// pass through, to be rejected by create().
+template <class E, class Items>
+struct Registered : Items, TraitsOf<E> {
+  using Q = typename E::template Queue<typename Items::Value, kFixedTestCapacity>;
+  static Q make(std::size_t capacity) {
+    if constexpr (E::kInfo.fixed_capacity) {
+      if (capacity != 0 && capacity <= kFixedTestCapacity) capacity = kFixedTestCapacity;
+    }
+    return make_queue<E, typename Items::Value, kFixedTestCapacity>(capacity);
+  }
+};
+
+/// Every queue type the suite is instantiated for (QueueNames fills it while
+/// GoogleTest registers the instantiations, before main).
+inline std::set<std::type_index>& conformance_types() {
+  static std::set<std::type_index> types;
+  return types;
+}
 
 namespace queue_conformance {
 
@@ -205,6 +252,7 @@ constexpr int consumers_for() {
 struct QueueNames {
   template <class Q>
   static std::string GetName(int index) {
+    conformance_types().insert(typeid(Q));
     if constexpr (requires { QueueFactory<Q>::name(); }) {
       return QueueFactory<Q>::name();
     } else {

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "mpkit/ipc/joinable_queue.hpp"
+#include "mpkit/ipc/remote/backends.hpp"
 #include "mpkit/ipc/remote/redis_client.hpp"
 #include "mpkit/ipc/remote/redis_queue.hpp"
 #include "mpkit/ipc/remote/redis_server.hpp"
@@ -111,30 +112,25 @@ int blocked_clients(RedisClient& client) {
 
 namespace test {
 
+// The answers are the registry's: a dead peer is not detected, because Redis
+// cannot tell a quiet client from a dead one (redis_queue.hpp, "What a
+// SIGKILL does").
 template <>
-struct QueueFactory<RedisU64> : IntegerItems<std::uint64_t> {
+struct QueueFactory<RedisU64> : IntegerItems<std::uint64_t>, TraitsOf<RedisQueueBackend> {
   static RedisU64 make(std::size_t capacity) {
     return RedisU64::create(RedisQueueFixture::url(), RedisQueueFixture::name("conformance"), capacity);
   }
   static std::string name() { return "RedisQueueU64"; }
-  static constexpr bool kMultiProducer = true;
-  static constexpr bool kMultiConsumer = true;
-  // A dead peer is not detected: Redis cannot tell a quiet client from a dead
-  // one (redis_queue.hpp, "What a SIGKILL does").
-  static constexpr bool kDetectsPeerDeath = false;
   // A round trip per push and per pop (~20-50 µs here): 5 x 10^4 items, not 10^6.
   static constexpr std::uint64_t kStressItems = queue_conformance::kSanitized ? 10'000 : 50'000;
 };
 
 template <>
-struct QueueFactory<RedisPayloadQueue> : RedisPayloadItems {
+struct QueueFactory<RedisPayloadQueue> : RedisPayloadItems, TraitsOf<RedisQueueBackend> {
   static RedisPayloadQueue make(std::size_t capacity) {
     return RedisPayloadQueue::create(RedisQueueFixture::url(), RedisQueueFixture::name("conformance"), capacity);
   }
   static std::string name() { return "RedisQueuePayload64"; }
-  static constexpr bool kMultiProducer = true;
-  static constexpr bool kMultiConsumer = true;
-  static constexpr bool kDetectsPeerDeath = false;
   static constexpr std::uint64_t kStressItems = queue_conformance::kSanitized ? 5'000 : 20'000;
 };
 

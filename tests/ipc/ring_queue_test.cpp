@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "mpkit/ipc/mpmc_ring.hpp"
+#include "mpkit/ipc/queue_registry.hpp"
 #include "mpkit/ipc/spsc_ring.hpp"
 #include "queue_conformance.hpp"
 #include "test_support.hpp"
@@ -51,25 +52,23 @@ struct Payload64Items {
 
 template <>
 struct QueueFactory<SpscRing<std::uint64_t>>
-    : CreatedBy<SpscRing<std::uint64_t>, IntegerItems<std::uint64_t>, Producers::kOne, Consumers::kOne> {
+    : Registered<SpscRingBackend, IntegerItems<std::uint64_t>> {
   static std::string name() { return "SpscRingU64"; }
 };
 
 template <>
-struct QueueFactory<SpscRing<Payload64>>
-    : CreatedBy<SpscRing<Payload64>, Payload64Items, Producers::kOne, Consumers::kOne> {
+struct QueueFactory<SpscRing<Payload64>> : Registered<SpscRingBackend, Payload64Items> {
   static std::string name() { return "SpscRingPayload64"; }
 };
 
 template <>
 struct QueueFactory<MpmcRing<std::uint64_t>>
-    : CreatedBy<MpmcRing<std::uint64_t>, IntegerItems<std::uint64_t>, Producers::kMany, Consumers::kMany> {
+    : Registered<MpmcRingBackend, IntegerItems<std::uint64_t>> {
   static std::string name() { return "MpmcRingU64"; }
 };
 
 template <>
-struct QueueFactory<MpmcRing<Payload64>>
-    : CreatedBy<MpmcRing<Payload64>, Payload64Items, Producers::kMany, Consumers::kMany> {
+struct QueueFactory<MpmcRing<Payload64>> : Registered<MpmcRingBackend, Payload64Items> {
   static std::string name() { return "MpmcRingPayload64"; }
 };
 

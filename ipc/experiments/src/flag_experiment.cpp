@@ -1,7 +1,5 @@
 #include "mpkit/ipc/experiments/flag_experiment.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -15,18 +13,14 @@
 #include <type_traits>
 #include <vector>
 
-#include "mpkit/ipc/atomic_flag_counter.hpp"
 #include "mpkit/ipc/detail/spin.hpp"
 #include "mpkit/ipc/error.hpp"
 #include "mpkit/ipc/flag.hpp"
-#include "mpkit/ipc/futex_flag.hpp"
+#include "mpkit/ipc/flag_registry.hpp"
 #include "mpkit/ipc/layout.hpp"
-#include "mpkit/ipc/remote/manager_flag_counter.hpp"
 #include "mpkit/ipc/process.hpp"
-#include "mpkit/ipc/raw_value_flag_counter.hpp"
-#include "mpkit/ipc/remote/redis_flag_counter.hpp"
+#include "mpkit/ipc/remote/backends.hpp"
 #include "mpkit/ipc/shared_memory.hpp"
-#include "mpkit/ipc/value_flag_counter.hpp"
 #include "mpkit/ipc/experiments/experiment_servers.hpp"
 #include "pinning.hpp"
 
@@ -48,22 +42,11 @@ constexpr std::uint64_t kPollsPerClockRead = 256;  // watcher: deadline checks a
 // wake-up, not a spin that happened to catch the store.
 constexpr auto kSleepSettle = std::chrono::microseconds(200);
 
-enum class Kind { kAtomic, kRawValue, kValue, kFutex, kFutexWait, kRedis, kManager };
-
-struct BackendInfo {
-  Kind kind;
-  std::string_view name;
-  bool remote;  // one round trip per call: remote_polls, not polls
-};
-constexpr std::array<BackendInfo, 7> kBackends = {{
-    {Kind::kAtomic, "atomic", false},
-    {Kind::kRawValue, "rawvalue", false},
-    {Kind::kValue, "value", false},
-    {Kind::kFutex, "futex", false},
-    {Kind::kFutexWait, "futex-wait", false},
-    {Kind::kRedis, "redis", true},
-    {Kind::kManager, "manager", true},
-}};
+// The backends, in row order: the flag registry's (mpkit/ipc/remote/backends.hpp).
+// remote(): one round trip per call (remote_polls, not polls); watcher_sleeps:
+// the watcher sleeps in wait_until (futex-wait).
+using Backends = AllFlagBackends;
+constexpr std::array<FlagInfo, Backends::kSize> kBackends = flag_infos(Backends{});
 constexpr std::array<std::string_view, kBackends.size()> kBackendNames = [] {
   std::array<std::string_view, kBackends.size()> names{};
   for (std::size_t i = 0; i < kBackends.size(); ++i) names[i] = kBackends[i].name;
@@ -170,23 +153,23 @@ template <class F>
 }
 
 template <class F>
-Sample measure(F flag, const BackendInfo& backend, const FlagExperimentConfig& config,
+Sample measure(F flag, const FlagInfo& backend, const FlagExperimentConfig& config,
                const Pinning* pinning) {
   Sample sample;
   const ScopedPin pin(pinning, 0);
-  const auto cost = poll_cost(flag, backend.remote ? config.remote_polls : config.polls,
+  const auto cost = poll_cost(flag, backend.remote() ? config.remote_polls : config.polls,
                               sample.poll_seconds);
   if (!cost) return {};
   sample.poll_ns = *cost;
 
   SharedMemory memory = SharedMemory::anonymous(sizeof(Handoff));
   auto* handoff = new (memory.data()) Handoff{};
-  const bool sleep = backend.kind == Kind::kFutexWait;
+  const bool sleep = backend.watcher_sleeps;
   const std::uint64_t samples = kWarmupHandoffs + config.handoffs;
   // Declared after `flag` and `memory`: killed and reaped before them on
   // every early return.
   Process watcher(
-      [&] { return watch(flag, *handoff, sleep, backend.remote, samples, pinning); });
+      [&] { return watch(flag, *handoff, sleep, backend.remote(), samples, pinning); });
   std::vector<double> delays;
   delays.reserve(config.handoffs);
   for (std::uint64_t k = 1; k <= samples; ++k) {
@@ -207,27 +190,15 @@ Sample measure(F flag, const BackendInfo& backend, const FlagExperimentConfig& c
   return sample;
 }
 
-Sample run_once(const BackendInfo& backend, const FlagExperimentConfig& config,
+Sample run_once(const FlagInfo& backend, const FlagExperimentConfig& config,
                 const Pinning* pinning, detail::ExperimentServers& servers) {
-  switch (backend.kind) {
-    case Kind::kAtomic: return measure(AtomicFlag::create(), backend, config, pinning);
-    case Kind::kRawValue: return measure(RawValueFlag::create(), backend, config, pinning);
-    case Kind::kValue: return measure(ValueFlag::create(), backend, config, pinning);
-    case Kind::kFutex:
-    case Kind::kFutexWait: return measure(FutexFlag::create(), backend, config, pinning);
-    case Kind::kRedis: {
-      const std::string key = "mpkit.flag-experiment." + std::to_string(::getpid());
-      return measure(RedisFlag::create(servers.redis_url(), key), backend, config, pinning);
-    }
-    case Kind::kManager:
-      return measure(ManagerFlag::create(servers.manager(), servers.fresh_name("flag")), backend,
-                     config, pinning);
-  }
-  return {};
+  return visit_flag(Backends{}, backend.name, [&]<class E>(std::type_identity<E>) {
+    return measure(make_flag<E>(servers), backend, config, pinning);
+  });
 }
 
 struct Cell {
-  const BackendInfo* backend;
+  const FlagInfo* backend;
   std::vector<double> seconds;
   std::vector<double> poll_ns;
   std::vector<double> p50_ns;
@@ -253,7 +224,7 @@ Measurement to_row(const Cell& cell, const FlagExperimentConfig& config, bool pi
   row.params = {
       {"mode", std::string("flag")},
       {"polls",
-       static_cast<std::int64_t>(cell.backend->remote ? config.remote_polls : config.polls)},
+       static_cast<std::int64_t>(cell.backend->remote() ? config.remote_polls : config.polls)},
       {"handoffs", static_cast<std::int64_t>(config.handoffs)},
       {"pinned", pinned}};
   if (pinned) row.params.emplace_back("cpus", cpus);
@@ -311,7 +282,7 @@ std::vector<Measurement> run_flag_experiment(
   detail::ExperimentServers servers(config.redis_url);
 
   std::vector<Cell> cells;
-  for (const BackendInfo& backend : kBackends) {
+  for (const FlagInfo& backend : kBackends) {
     if (config.backends.empty() || std::find(config.backends.begin(), config.backends.end(),
                                              backend.name) != config.backends.end()) {
       cells.push_back(Cell{&backend, {}, {}, {}, {}, true});

@@ -1,7 +1,5 @@
 #include "mpkit/ipc/experiments/transport_experiment.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -17,22 +15,15 @@
 #include <utility>
 #include <vector>
 
-#include "mpkit/ipc/boost_message_queue.hpp"
-#include "mpkit/ipc/boost_spsc_queue.hpp"
-#include "mpkit/ipc/detail/spinning_boost_spsc.hpp"
 #include "mpkit/ipc/experiments/start_gate.hpp"
 #include "mpkit/ipc/error.hpp"
 #include "mpkit/ipc/futex.hpp"
 #include "mpkit/ipc/layout.hpp"
-#include "mpkit/ipc/locked_ring.hpp"
-#include "mpkit/ipc/remote/manager_queue.hpp"
-#include "mpkit/ipc/mpmc_ring.hpp"
-#include "mpkit/ipc/pipe_queue.hpp"
 #include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/queue.hpp"
-#include "mpkit/ipc/remote/redis_queue.hpp"
+#include "mpkit/ipc/queue_registry.hpp"
+#include "mpkit/ipc/remote/backends.hpp"
 #include "mpkit/ipc/shared_memory.hpp"
-#include "mpkit/ipc/spsc_ring.hpp"
 #include "mpkit/ipc/experiments/experiment_servers.hpp"
 #include "pinning.hpp"
 
@@ -49,7 +40,6 @@ constexpr auto kStallTimeout = std::chrono::seconds(5);       // one push / pop 
 constexpr auto kStartTimeout = std::chrono::seconds(10);      // children checking in, or exiting
 constexpr auto kRoundTripBudget = std::chrono::seconds(120);  // one round-trip run in all
 
-constexpr std::size_t kPipeBuf = 4096;            // PipeQueue's limit on sizeof(T)
 constexpr std::size_t kBatch = 64;                // items per call of the batch variant
 constexpr std::uint64_t kWarmupRoundTrips = 100;  // untimed, before the timed ones
 
@@ -58,28 +48,11 @@ constexpr int kChildNoStart = 3;  // the start barrier never opened
 constexpr int kChildStalled = 4;  // a push / pop timed out or found the queue closed
 constexpr int kChildCorrupt = 5;  // a payload was not the one expected
 
-enum class Backend {
-  kSpsc, kSpscBatch, kMpmc, kBoostSpsc, kBoostSpscSpin, kLocked, kBoostMq, kPipe, kManager, kRedis
-};
-
-struct BackendInfo {
-  Backend id;
-  std::string_view name;
-  bool many;    // several producers and consumers at once
-  bool remote;  // a server round trip per call: remote_messages / remote_round_trips
-};
-constexpr std::array<BackendInfo, 10> kBackends = {{
-    {Backend::kSpsc, "lockfree-spsc", false, false},
-    {Backend::kSpscBatch, "lockfree-spsc-batch64", false, false},
-    {Backend::kMpmc, "lockfree-mpmc", true, false},
-    {Backend::kBoostSpsc, "boost-spsc", false, false},
-    {Backend::kBoostSpscSpin, "boost-spsc-spin", false, false},
-    {Backend::kLocked, "locked", true, false},
-    {Backend::kBoostMq, "boost-mq", true, false},
-    {Backend::kPipe, "pipe", true, false},
-    {Backend::kManager, "manager", true, true},
-    {Backend::kRedis, "redis", true, true},
-}};
+// The backends, in row order: the queue registry's (mpkit/ipc/remote/backends.hpp).
+// many_sided(): several producers and consumers at once; remote: a server
+// round trip per call (remote_messages / remote_round_trips).
+using Backends = AllQueueBackends;
+constexpr std::array<QueueInfo, Backends::kSize> kBackends = queue_infos(Backends{});
 constexpr std::array<std::string_view, kBackends.size()> kBackendNames = [] {
   std::array<std::string_view, kBackends.size()> names{};
   for (std::size_t i = 0; i < kBackends.size(); ++i) names[i] = kBackends[i].name;
@@ -480,19 +453,6 @@ Sample round_trip_once(Q ping, Q pong, const RunSpec& spec) {
 // ---------------------------------------------------------------------------
 // Dispatch: payload sizes are types, so one instantiation per supported size.
 
-// The remote backends' queues, each under a fresh name on the run's server.
-template <class T>
-ManagerQueue<T> make_manager_queue(const RunSpec& spec, std::size_t capacity) {
-  return ManagerQueue<T>::create(spec.servers->manager(), spec.servers->fresh_name("queue"),
-                                 capacity);
-}
-template <class T>
-RedisQueue<T> make_redis_queue(const RunSpec& spec, std::size_t capacity) {
-  return RedisQueue<T>::create(spec.servers->redis_url(),
-                               spec.servers->fresh_name("mpkit.ipc." + std::to_string(::getpid())),
-                               capacity);
-}
-
 // One producer and one consumer, or several of each (single-sided backends
 // are skipped before dispatch when sides > 1).
 template <class T, bool Batched, class Q>
@@ -504,82 +464,40 @@ Sample throughput_run(Q queue, const RunSpec& spec) {
 }
 
 template <std::size_t N>
-Sample throughput_for(Backend backend, const RunSpec& spec) {
+Sample throughput_for(const QueueInfo& backend, const RunSpec& spec) {
   using T = Payload<N>;
   constexpr std::size_t kCapacity = queue_capacity(N);
-  switch (backend) {
-    case Backend::kSpsc:
-      return throughput_run<T, false>(SpscRing<T>::create(kCapacity), spec);
-    case Backend::kSpscBatch:
-      return throughput_run<T, true>(SpscRing<T>::create(kCapacity), spec);
-    case Backend::kMpmc:
-      return throughput_run<T, false>(MpmcRing<T>::create(kCapacity), spec);
-    case Backend::kBoostSpsc:
-      return throughput_run<T, false>(BoostSpscQueue<T, kCapacity>::create(kCapacity), spec);
-    case Backend::kBoostSpscSpin:
-      return throughput_run<T, false>(detail::SpinningBoostSpsc<T, kCapacity>::create(kCapacity),
-                                      spec);
-    case Backend::kLocked:
-      return throughput_run<T, false>(LockedRing<T>::create(kCapacity), spec);
-    case Backend::kBoostMq:
-      return throughput_run<T, false>(BoostMessageQueue<T>::create(kCapacity), spec);
-    case Backend::kPipe:
-      if constexpr (N <= kPipeBuf)
-        return throughput_run<T, false>(PipeQueue<T>::create(kCapacity), spec);
-      break;  // not carried: skipped before dispatch
-    case Backend::kManager:
-      return throughput_run<T, false>(make_manager_queue<T>(spec, kCapacity), spec);
-    case Backend::kRedis:
-      return throughput_run<T, false>(make_redis_queue<T>(spec, kCapacity), spec);
-  }
-  return {};
+  return visit_queue(Backends{}, backend.name, [&]<class E>(std::type_identity<E>) -> Sample {
+    if constexpr (!E::kInfo.carries(N)) {
+      return {};  // not carried: skipped before dispatch
+    } else {
+      constexpr bool kBatched = E::kInfo.items_per_call > 1;
+      static_assert(!kBatched || E::kInfo.items_per_call == kBatch,
+                    "the batch variant moves kBatch items a call");
+      return throughput_run<T, kBatched>(make_queue<E, T, kCapacity>(kCapacity, *spec.servers),
+                                         spec);
+    }
+  });
 }
 
 template <std::size_t N>
-Sample round_trip_for(Backend backend, const RunSpec& spec) {
+Sample round_trip_for(const QueueInfo& backend, const RunSpec& spec) {
   using T = Payload<N>;
   constexpr std::size_t kCapacity = queue_capacity(N);
-  switch (backend) {
-    case Backend::kSpsc:
-      return round_trip_once<T>(SpscRing<T>::create(kCapacity), SpscRing<T>::create(kCapacity),
-                                spec);
-    case Backend::kSpscBatch:
-      break;  // batching has nothing to batch in a ping-pong: no such row
-    case Backend::kMpmc:
-      return round_trip_once<T>(MpmcRing<T>::create(kCapacity), MpmcRing<T>::create(kCapacity),
-                                spec);
-    case Backend::kBoostSpsc:
-      return round_trip_once<T>(BoostSpscQueue<T, kCapacity>::create(kCapacity),
-                                BoostSpscQueue<T, kCapacity>::create(kCapacity), spec);
-    case Backend::kBoostSpscSpin:
-      return round_trip_once<T>(detail::SpinningBoostSpsc<T, kCapacity>::create(kCapacity),
-                                detail::SpinningBoostSpsc<T, kCapacity>::create(kCapacity), spec);
-    case Backend::kLocked:
-      return round_trip_once<T>(LockedRing<T>::create(kCapacity), LockedRing<T>::create(kCapacity),
-                                spec);
-    case Backend::kBoostMq:
-      return round_trip_once<T>(BoostMessageQueue<T>::create(kCapacity),
-                                BoostMessageQueue<T>::create(kCapacity), spec);
-    case Backend::kPipe:
-      if constexpr (N <= kPipeBuf) {
-        return round_trip_once<T>(PipeQueue<T>::create(kCapacity), PipeQueue<T>::create(kCapacity),
-                                  spec);
-      }
-      break;
-    case Backend::kManager:
-      return round_trip_once<T>(make_manager_queue<T>(spec, kCapacity),
-                                make_manager_queue<T>(spec, kCapacity), spec);
-    case Backend::kRedis:
-      return round_trip_once<T>(make_redis_queue<T>(spec, kCapacity),
-                                make_redis_queue<T>(spec, kCapacity), spec);
-  }
-  return {};
+  return visit_queue(Backends{}, backend.name, [&]<class E>(std::type_identity<E>) -> Sample {
+    if constexpr (!E::kInfo.carries(N) || E::kInfo.items_per_call > 1) {
+      return {};  // not carried, or a batch entry (nothing to batch in a ping-pong): no such row
+    } else {
+      return round_trip_once<T>(make_queue<E, T, kCapacity>(kCapacity, *spec.servers),
+                                make_queue<E, T, kCapacity>(kCapacity, *spec.servers), spec);
+    }
+  });
 }
 
 struct SizeEntry {
   std::size_t bytes;
-  Sample (*throughput)(Backend, const RunSpec&);
-  Sample (*round_trip)(Backend, const RunSpec&);
+  Sample (*throughput)(const QueueInfo&, const RunSpec&);
+  Sample (*round_trip)(const QueueInfo&, const RunSpec&);
 };
 constexpr std::array<SizeEntry, kPayloadSizes.size()> kSizeTable = {{
     {8, &throughput_for<8>, &round_trip_for<8>},
@@ -596,7 +514,7 @@ static_assert(kSizeTable[0].bytes == kPayloadSizes[0] && kSizeTable[1].bytes == 
 // The cells (one per row) and their samples across repeats.
 
 struct Cell {
-  const BackendInfo* backend;
+  const QueueInfo* backend;
   const SizeEntry* size;
   bool pinned;
   bool round_trip;
@@ -669,17 +587,12 @@ std::span<const std::size_t> transport_payload_sizes() noexcept { return kPayloa
 
 std::optional<std::string> transport_skip_reason(std::string_view backend, std::size_t bytes,
                                                  unsigned sides) {
-  if (sides > 1) {
-    const auto info = std::find_if(kBackends.begin(), kBackends.end(),
-                                   [&](const BackendInfo& b) { return b.name == backend; });
-    if (info != kBackends.end() && !info->many) {
-      return std::string(backend) + " takes one producer and one consumer only";
-    }
+  const QueueInfo* info = detail::find_named(kBackends, backend);
+  if (info == nullptr) return std::nullopt;
+  if (sides > 1 && !info->many_sided()) {
+    return std::string(backend) + " takes one producer and one consumer only";
   }
-  if (backend == "pipe" && bytes > kPipeBuf) {
-    return "PipeQueue carries at most PIPE_BUF (" + std::to_string(kPipeBuf) +
-           ") bytes per item (larger writes are not atomic)";
-  }
+  if (!info->carries(bytes)) return std::string(info->too_large);
   return std::nullopt;
 }
 
@@ -742,7 +655,7 @@ std::vector<Measurement> run_transport_experiment(
   }
 
   // Canonical order, duplicates dropped: sizes ascending, backends as listed.
-  const auto chosen = [&](const BackendInfo& b) {
+  const auto chosen = [&](const QueueInfo& b) {
     return config.backends.empty() || std::find(config.backends.begin(), config.backends.end(),
                                                 b.name) != config.backends.end();
   };
@@ -760,9 +673,9 @@ std::vector<Measurement> run_transport_experiment(
       for (const bool pinned : modes) {
         for (const SizeEntry& size : kSizeTable) {
           if (!sized(size)) continue;
-          for (const BackendInfo& backend : kBackends) {
+          for (const QueueInfo& backend : kBackends) {
             if (!chosen(backend) || transport_skip_reason(backend.name, size.bytes, side)) continue;
-            if (round_trip && backend.id == Backend::kSpscBatch) continue;
+            if (round_trip && backend.items_per_call > 1) continue;
             std::uint64_t count =
                 round_trip ? config.round_trips : transport_messages_per_run(config, size.bytes);
             if (backend.remote) {
@@ -790,8 +703,8 @@ std::vector<Measurement> run_transport_experiment(
       const RunSpec spec{cell.count, cell.pinned ? &pinning : nullptr, cell.sides, &servers,
                          !cell.backend->remote};
       try {
-        cell.add(cell.round_trip ? cell.size->round_trip(cell.backend->id, spec)
-                                 : cell.size->throughput(cell.backend->id, spec));
+        cell.add(cell.round_trip ? cell.size->round_trip(*cell.backend, spec)
+                                 : cell.size->throughput(*cell.backend, spec));
       } catch (const std::exception& error) {
         // A backend that cannot be set up here (no redis-server, a failed
         // fork) fails this run, not the experiment.

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "mpkit/ipc/error.hpp"
+#include "mpkit/ipc/type_list.hpp"
 #include "mpkit/locking/boost_ipc_lock.hpp"
 #include "mpkit/locking/file_lock.hpp"
 #include "mpkit/locking/lock.hpp"
@@ -43,10 +44,10 @@
 
 namespace mpkit::locking {
 
+/// mpkit's one TypeList (mpkit/ipc/type_list.hpp), which the queue and flag
+/// registries use too.
 template <class... Ls>
-struct TypeList {
-  static constexpr std::size_t kSize = sizeof...(Ls);
-};
+using TypeList = mpkit::TypeList<Ls...>;
 
 using AllLocks = TypeList<TasLock, TtasLock, TicketLock, McsLock<>, PthreadLock, RobustPthreadLock,
                           MpkitMutex, BoostIpcLock, SemaphoreLock, FlockLock, FcntlLock, OfdLock>;

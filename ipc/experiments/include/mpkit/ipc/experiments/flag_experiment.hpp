@@ -22,7 +22,8 @@
 //     here).
 //   seconds: the poll-cost runs' elapsed time.
 //
-// Variants (names as in flag_experiment_backends(), in this order)
+// Variants (names as in flag_experiment_backends(), in this order): the
+// entries of the flag registry, AllFlagBackends of mpkit/ipc/remote/backends.hpp
 //   atomic       AtomicFlag: std::atomic<uint8_t>, acquire load per poll
 //   rawvalue     RawValueFlag: a plain byte, relaxed load (mp.RawValue)
 //   value        ValueFlag: lock + load + unlock of a robust Mutex (mp.Value)

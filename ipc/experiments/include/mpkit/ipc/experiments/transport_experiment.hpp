@@ -28,7 +28,9 @@
 //   all make the row correct = false (the figures therefore include writing
 //   and reading each payload once, as any real use of a transport does).
 //
-// Variants (the backends, in this order; names as in `backends`)
+// Variants (the backends, in this order; names as in `backends`): the entries
+// of the queue registry, AllQueueBackends of mpkit/ipc/remote/backends.hpp,
+// whose traits decide which rows a backend gets
 //   lockfree-spsc          SpscRing, one push / pop per item (the headline)
 //   lockfree-spsc-batch64  SpscRing through try_push_many / try_pop_many, up
 //                          to 64 items per call (throughput only)
