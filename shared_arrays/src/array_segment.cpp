@@ -237,16 +237,17 @@ void ArraySegment::prefault(Prefault how, unsigned workers) const {
     std::vector<std::jthread> threads;
     threads.reserve(workers);
     for (unsigned k = 0; k < workers; ++k) {
-      const auto [begin, end] = share_of(memory_, k, workers);
-      threads.emplace_back([begin, end, writable] { touch_pages(begin, end, writable); });
+      // A named pair, not a structured binding: clang 14 cannot capture those.
+      const auto share = share_of(memory_, k, workers);
+      threads.emplace_back([share, writable] { touch_pages(share.first, share.second, writable); });
     }
     return;  // the jthreads join here
   }
   std::vector<Process> children;
   children.reserve(workers);
   for (unsigned k = 0; k < workers; ++k) {
-    const auto [begin, end] = share_of(memory_, k, workers);
-    children.emplace_back([begin, end, writable] { touch_pages(begin, end, writable); });
+    const auto share = share_of(memory_, k, workers);
+    children.emplace_back([share, writable] { touch_pages(share.first, share.second, writable); });
   }
   // Bounded: 30 s plus 100 µs per page (a healthy fault costs ~3 µs).
   const auto budget =
