@@ -36,6 +36,7 @@
 #include <utility>
 
 #include "launcher.hpp"
+#include "mpkit/ipc/detail/clock.hpp"
 #include "mpkit/ipc/detail/ring_wait.hpp"
 #include "mpkit/ipc/error.hpp"
 #include "mpkit/ipc/shared_memory.hpp"
@@ -81,11 +82,6 @@ struct alignas(kCacheLineSize) SlotShared {
   std::atomic<std::uint64_t> tasks_done{0};
 };
 static_assert(sizeof(SlotShared) == kCacheLineSize && std::is_trivially_destructible_v<SlotShared>);
-
-[[nodiscard]] std::uint64_t now_ns() noexcept {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
-}
 
 struct Inflight {
   std::shared_ptr<Job> job;
@@ -502,7 +498,7 @@ struct PoolCore::Impl {
   }
 
   void check_timeouts() {
-    const std::uint64_t now = now_ns();
+    const auto now = static_cast<std::uint64_t>(mpkit::detail::now_ns());
     for (std::uint32_t i = 0; i < workers.size(); ++i) {
       Worker& w = workers[i];
       if (!w.alive || w.kill_sent) continue;
