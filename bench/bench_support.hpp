@@ -1,9 +1,10 @@
 #pragma once
 
-// What the forked-peer benchmarks share: an object of any type in shared
-// memory, a progress word, the round-trip counter, and the pipe baseline's
-// plumbing (the peer baseline every transport suite puts in its own binary,
-// ARCHITECTURE.md, style habit 14).
+// What the forked-peer benchmarks share: a progress word, the round-trip
+// counter, and the pipe baseline's plumbing (the peer baseline every
+// transport suite puts in its own binary, ARCHITECTURE.md, style habit 14).
+// An object of any type in shared memory is the lab's SharedBox
+// (mpkit/ipc/experiments/shared_box.hpp).
 
 #include <unistd.h>
 
@@ -13,32 +14,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
-#include <new>
 #include <thread>
 
 #include <benchmark/benchmark.h>
 
-#include "mpkit/ipc/shared_memory.hpp"
-
 namespace mpkit::bench {
-
-/// A T built in a fresh anonymous shared mapping (forked children inherit
-/// it) and destroyed with it. Unlike SharedObject<T>, T may have a
-/// destructor: the pthread and Boost locks under test do.
-template <class T>
-class SharedPage {
- public:
-  SharedPage() : memory_(SharedMemory::anonymous(sizeof(T))), object_(new (memory_.data()) T) {}
-  SharedPage(const SharedPage&) = delete;
-  SharedPage& operator=(const SharedPage&) = delete;
-  ~SharedPage() { object_->~T(); }
-  T* operator->() const noexcept { return object_; }
-  T& operator*() const noexcept { return *object_; }
-
- private:
-  SharedMemory memory_;
-  T* object_;
-};
 
 /// How far the peer has got, in shared memory.
 struct Progress {

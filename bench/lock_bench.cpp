@@ -30,6 +30,7 @@
 
 #include "bench_support.hpp"
 #include "mpkit/ipc/detail/spin.hpp"
+#include "mpkit/ipc/experiments/shared_box.hpp"
 #include "mpkit/ipc/layout.hpp"
 #include "mpkit/ipc/process.hpp"
 #include "mpkit/locking/registry.hpp"
@@ -67,7 +68,7 @@ struct Board {
 
 template <class L>
 void bm_uncontended(benchmark::State& state) {
-  mpkit::bench::SharedPage<Board<L>> board;
+  mpkit::SharedBox<Board<L>> board;
   for (auto _ : state) {
     board->lock.lock();
     ++board->counter;
@@ -101,7 +102,7 @@ void contend(Board<L>& board, int index) {
 
 template <class L>
 void bm_contended(benchmark::State& state) {
-  mpkit::bench::SharedPage<Board<L>> board;
+  mpkit::SharedBox<Board<L>> board;
   const auto total_ops = [&] {
     std::uint64_t sum = 0;
     for (const auto& slot : board->slots) sum += slot.ops.load(std::memory_order_relaxed);

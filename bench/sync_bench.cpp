@@ -38,6 +38,7 @@
 
 #include "bench_support.hpp"
 #include "mpkit/ipc/detail/spin.hpp"
+#include "mpkit/ipc/experiments/shared_box.hpp"
 #include "mpkit/ipc/futex.hpp"
 #include "mpkit/ipc/layout.hpp"
 #include "mpkit/ipc/mutex.hpp"
@@ -150,7 +151,7 @@ struct SemaphorePingPong {
 
 template <class PingPong>
 void bm_round_trip(benchmark::State& state) {
-  mpkit::bench::SharedPage<typename PingPong::Shared> shared;
+  mpkit::SharedBox<typename PingPong::Shared> shared;
   mpkit::Process child([&] { PingPong::child(*shared); });
   std::uint32_t i = 1;
   PingPong::round_trip(*shared, i++);  // the child is up: untimed
@@ -252,7 +253,7 @@ struct Guarded {
 
 template <class Lock>
 void bm_uncontended(benchmark::State& state) {
-  mpkit::bench::SharedPage<Guarded<Lock>> shared;
+  mpkit::SharedBox<Guarded<Lock>> shared;
   for (auto _ : state) {
     shared->lock.lock();
     ++shared->counter;
@@ -265,7 +266,7 @@ void bm_uncontended(benchmark::State& state) {
 
 template <class Lock>
 void bm_contended(benchmark::State& state) {
-  mpkit::bench::SharedPage<Guarded<Lock>> shared;
+  mpkit::SharedBox<Guarded<Lock>> shared;
   mpkit::Process child([&] {
     Guarded<Lock>& g = *shared;
     g.started.store(1);

@@ -24,6 +24,7 @@
 
 #include "framing.hpp"
 #include "launcher.hpp"
+#include "mpkit/ipc/detail/clock.hpp"
 #include "pool_shared.hpp"
 #include "mpkit/ipc/detail/ring_wait.hpp"
 #include "mpkit/ipc/error.hpp"
@@ -50,11 +51,6 @@ constexpr std::uint64_t kQueuedWorkNs = 2'000'000;  // 2 ms: rides out a late pa
 constexpr auto kResultLatency = std::chrono::milliseconds(1);
 // Weight of a new sample in the item-cost estimate.
 constexpr double kCostSmoothing = 0.25;
-
-[[nodiscard]] std::uint64_t now_ns() noexcept {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
-}
 
 struct Inflight {
   std::shared_ptr<Job> job;
@@ -265,7 +261,7 @@ struct PoolCore::Impl {
   bool pump() {
     bool progress = handle_reports();
     wake_requests_seen = control->wake_requests.load(std::memory_order_acquire);  // see drive_until
-    pump_ns = now_ns();
+    pump_ns = static_cast<std::uint64_t>(mpkit::detail::now_ns());
     for (Worker& w : workers) {
       progress |= collect(w);
       learn_item_cost(w);
@@ -449,7 +445,7 @@ struct PoolCore::Impl {
   }
 
   void check_timeouts() {
-    const std::uint64_t now = now_ns();
+    const auto now = static_cast<std::uint64_t>(mpkit::detail::now_ns());
     for (std::uint32_t i = 0; i < workers.size(); ++i) {
       Worker& w = workers[i];
       if (!w.alive || w.kill_sent) continue;

@@ -2,22 +2,16 @@
 // binary's behaviour (exit codes, one-line errors, files it writes), run as a
 // separate program the way a user runs it. No timed assertions.
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -28,12 +22,7 @@
 #include "output/format.hpp"
 #include "output/json_rows.hpp"
 #include "output/table.hpp"
-
-#ifndef MPKIT_CLI_PATH
-#error "MPKIT_CLI_PATH must name the built mpkit binary"
-#endif
-
-extern char** environ;
+#include "run_mpkit.hpp"
 
 namespace {
 
@@ -43,11 +32,7 @@ using nlohmann::json;
 // ---------------------------------------------------------------------------
 // Running the binary.
 
-struct Result {
-  int exit_code = -1;  // -signal if killed
-  std::string out;
-  std::string err;
-};
+using Result = mpkit::test::MpkitRun;
 
 std::string slurp(const fs::path& path) {
   std::ifstream in(path);
@@ -72,46 +57,11 @@ class CliTest : public ::testing::Test {
     fs::remove_all(dir_, ignored);
   }
 
-  // Runs `mpkit args...` with stdout/stderr captured to files (no shell, no
-  // quoting); killed after `limit` so a hang fails the test instead of CI.
-  Result mpkit(std::vector<std::string> args,
+  // Runs `mpkit args...` (run_mpkit.hpp); killed after `limit` so a hang
+  // fails the test instead of CI.
+  Result mpkit(const std::vector<std::string>& args,
                std::chrono::seconds limit = std::chrono::seconds(90)) const {
-    args.insert(args.begin(), MPKIT_CLI_PATH);
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    const std::string out_path = (dir_ / "stdout").string();
-    const std::string err_path = (dir_ / "stderr").string();
-
-    posix_spawn_file_actions_t files;
-    posix_spawn_file_actions_init(&files);
-    posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, out_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&files, STDERR_FILENO, err_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = 0;
-    const int rc = ::posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&files);
-    Result result;
-    if (rc != 0) {
-      ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << std::strerror(rc);
-      return result;
-    }
-    const auto give_up = std::chrono::steady_clock::now() + limit;
-    int status = 0;
-    while (::waitpid(pid, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > give_up) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        ADD_FAILURE() << "mpkit did not finish within " << limit.count() << " s";
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-    result.out = slurp(out_path);
-    result.err = slurp(err_path);
-    return result;
+    return ::mpkit::test::run_mpkit(args, limit);
   }
 
   // A bad invocation: exit 2, exactly one line on stderr starting "mpkit:"

@@ -140,11 +140,7 @@ inline std::set<std::type_index>& conformance_types() {
 
 namespace queue_conformance {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-inline constexpr bool kSanitized = true;
-#else
-inline constexpr bool kSanitized = false;
-#endif
+using test::kSanitized;  // test_support.hpp's switch, under the suite's own name too
 
 // `default_items`, or the factory's kStressItems if that is smaller.
 template <class Q>

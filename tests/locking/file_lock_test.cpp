@@ -36,7 +36,7 @@ TYPED_TEST_SUITE(FileLockTest, FileLocks, LockNames);
 TYPED_TEST(FileLockTest, PrivateFileLivesInAPrivateDirectoryRemovedWithTheLock) {
   std::string path;
   {
-    Mapped<TypeParam> lock;
+    Shared<TypeParam> lock;
     path = std::string(lock->path());
     const fs::path dir = fs::path(path).parent_path();
     EXPECT_TRUE(fs::is_regular_file(path)) << path;
@@ -54,10 +54,10 @@ TYPED_TEST(FileLockTest, PrivateFileLivesInAPrivateDirectoryRemovedWithTheLock) 
 }
 
 TYPED_TEST(FileLockTest, ACallersPathIsCreatedAndKept) {
-  Mapped<TypeParam> scratch;  // a private directory to put our own file in
+  Shared<TypeParam> scratch;  // a private directory to put our own file in
   const std::string path = fs::path(scratch->path()).parent_path() / "mine";
   {
-    Mapped<TypeParam> lock(path);
+    Shared<TypeParam> lock(path);
     EXPECT_EQ(lock->path(), path);
     EXPECT_TRUE(lock->try_lock());
     lock->unlock();
@@ -83,14 +83,14 @@ TYPED_TEST(FileLockTest, BadPathsAreRejectedNamingThePath) {
 }
 
 TYPED_TEST(FileLockTest, TmpdirIsHonoured) {
-  Mapped<TypeParam> scratch;
+  Shared<TypeParam> scratch;
   const std::string base = fs::path(scratch->path()).parent_path();
   const char* previous = ::getenv("TMPDIR");
   const std::string saved = previous != nullptr ? previous : "";
   ::setenv("TMPDIR", base.c_str(), 1);
   std::string path;
   {
-    Mapped<TypeParam> lock;
+    Shared<TypeParam> lock;
     path = std::string(lock->path());
   }
   if (previous != nullptr) {
@@ -105,7 +105,7 @@ TYPED_TEST(FileLockTest, TmpdirIsHonoured) {
 // second thread of the holder's process "gets" the lock too. (The
 // conformance suite skips fcntl's thread cases for this reason.)
 TEST(FcntlLockTest, RecordLocksBelongToTheProcessNotTheThread) {
-  Mapped<FcntlLock> lock;
+  Shared<FcntlLock> lock;
   lock->lock();
   bool second_thread_got_it = false;
   std::thread other([&] {
@@ -125,8 +125,8 @@ TEST(FcntlLockTest, RecordLocksBelongToTheProcessNotTheThread) {
 // flock and OFD locks, by contrast, exclude a second thread: each thread has
 // its own open file description.
 TEST(FcntlLockTest, FlockAndOfdLocksExcludeASecondThread) {
-  Mapped<FlockLock> flock_lock;
-  Mapped<OfdLock> ofd_lock;
+  Shared<FlockLock> flock_lock;
+  Shared<OfdLock> ofd_lock;
   flock_lock->lock();
   ofd_lock->lock();
   bool flock_taken = true;

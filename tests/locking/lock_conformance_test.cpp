@@ -69,7 +69,7 @@ bool release_requested(const Board<L>& board) {
 TYPED_TEST(LockConformance, Lifecycle) {
   using L = TypeParam;
   for (int round = 0; round < 3; ++round) {
-    Mapped<Board<L>> board;
+    Shared<Board<L>> board;
     L& lock = board->lock;
     lock.lock();
     ++board->counter;
@@ -111,7 +111,7 @@ TYPED_TEST(LockConformance, TryLockFailsWhileAnotherThreadHoldsItThreads) {
     GTEST_SKIP() << L::kName << " belongs to a process: its threads do not exclude each other";
   } else {
     Watchdog watchdog(60s);
-    Mapped<Board<L>> board;
+    Shared<Board<L>> board;
     std::thread holder([&] {
       board->lock.lock();
       board->held.store(1);
@@ -133,7 +133,7 @@ TYPED_TEST(LockConformance, TryLockFailsWhileAnotherThreadHoldsItThreads) {
 
 TYPED_TEST(LockConformance, TryLockFailsWhileAnotherProcessHoldsIt) {
   using L = TypeParam;
-  Mapped<Board<L>> board;
+  Shared<Board<L>> board;
   board->lock.lock();
   Child tryer([&] {
     if (board->lock.try_lock()) return 1;
@@ -151,7 +151,7 @@ TYPED_TEST(LockConformance, TryLockFailsWhileAnotherProcessHoldsIt) {
 
 TYPED_TEST(LockConformance, BoundedAcquireTimesOutWhileAnotherProcessHoldsIt) {
   using L = TypeParam;
-  Mapped<Board<L>> board;
+  Shared<Board<L>> board;
   Child holder([&] {
     board->lock.lock();
     board->held.store(1);
@@ -178,7 +178,7 @@ TYPED_TEST(LockConformance, BoundedAcquireTimesOutWhileAnotherProcessHoldsIt) {
 
 TYPED_TEST(LockConformance, StandardGuardsHoldAndRelease) {
   using L = TypeParam;
-  Mapped<Board<L>> board;
+  Shared<Board<L>> board;
   const auto held_elsewhere = [&] {  // asked from another process: fcntl too
     Child tryer([&] {
       if (!board->lock.try_lock()) return 0;
@@ -235,7 +235,7 @@ TYPED_TEST(LockConformance, MutualExclusionThreads) {
     GTEST_SKIP() << L::kName << " belongs to a process: its threads do not exclude each other";
   } else {
     Watchdog watchdog(120s);
-    Mapped<Board<L>> board;
+    Shared<Board<L>> board;
     std::vector<std::thread> workers;
     for (int w = 0; w < kWorkers; ++w) workers.emplace_back([&] { increment(*board); });
     board->go.store(1);
@@ -247,7 +247,7 @@ TYPED_TEST(LockConformance, MutualExclusionThreads) {
 
 TYPED_TEST(LockConformance, MutualExclusionProcesses) {
   using L = TypeParam;
-  Mapped<Board<L>> board;
+  Shared<Board<L>> board;
   std::vector<std::unique_ptr<Child>> workers;
   for (int w = 0; w < kWorkers; ++w) {
     workers.push_back(std::make_unique<Child>([&] {
@@ -280,7 +280,7 @@ void kill_a_holder(Board<L>& board) {
 
 TYPED_TEST(LockConformance, HolderKilledInsideItsCriticalSection) {
   using L = TypeParam;
-  Mapped<Board<L>> board;
+  Shared<Board<L>> board;
   kill_a_holder(*board);
   if constexpr (L::kReportsOwnerDeath) {
     // Robust: the next locker is told, holding the lock, repairs and carries on.
@@ -321,7 +321,7 @@ TYPED_TEST(LockConformance, OwnerDeathThrowsFromLockWithTheLockHeld) {
   if constexpr (!L::kReportsOwnerDeath) {
     GTEST_SKIP() << L::kName << " does not report owner death";
   } else {
-    Mapped<Board<L>> board;
+    Shared<Board<L>> board;
     kill_a_holder(*board);
     bool threw = false;
     try {
@@ -346,7 +346,7 @@ TYPED_TEST(LockConformance, UnlockWithoutMarkConsistentMakesItNotRecoverable) {
   if constexpr (!L::kReportsOwnerDeath) {
     GTEST_SKIP() << L::kName << " does not report owner death";
   } else {
-    Mapped<Board<L>> board;
+    Shared<Board<L>> board;
     kill_a_holder(*board);
     ASSERT_EQ(locking::acquire(board->lock, Clock::now() + kGenerous), LockStatus::kOwnerDied);
     board->lock.unlock();  // no repair, no mark_consistent(): the data is declared broken

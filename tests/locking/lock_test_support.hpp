@@ -1,70 +1,22 @@
 #pragma once
 
-// Helpers for the locking tests:
-// - Mapped<T>: one T constructed in its own anonymous MAP_SHARED mapping and
-//   destroyed at scope end (unlike test::Shared, T may have a destructor: a
-//   file lock removes its file). Forked children inherit it and leave with
-//   _exit, so only the creating process ever destroys it.
+// Helpers for the locking tests (beside test_support.hpp's Shared<T>, which
+// holds each lock in its own anonymous mapping and runs its destructor):
 // - Board<L>: a lock, the non-atomic counter it guards, and a few gates, on
 //   separate cache lines.
 // - LockNames: readable typed-test names ("pthread_robust").
-// - kSanitized: scale stress tests down under ASan/TSan.
-
-#include <sys/mman.h>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <cerrno>
 #include <cstdint>
-#include <cstring>
-#include <new>
-#include <stdexcept>
 #include <string>
-#include <utility>
 
-#include "../ipc/test_support.hpp"
 #include "mpkit/ipc/layout.hpp"
 #include "mpkit/locking/registry.hpp"
+#include "test_support.hpp"
 
 namespace mpkit::test {
-
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-inline constexpr bool kSanitized = true;
-#else
-inline constexpr bool kSanitized = false;
-#endif
-
-template <class T>
-class Mapped {
- public:
-  template <class... Args>
-  explicit Mapped(Args&&... args) {
-    void* p = ::mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::runtime_error(std::string("mmap: ") + std::strerror(errno));
-    try {
-      object_ = new (p) T(std::forward<Args>(args)...);
-    } catch (...) {
-      ::munmap(p, sizeof(T));
-      throw;
-    }
-  }
-  Mapped(const Mapped&) = delete;
-  Mapped& operator=(const Mapped&) = delete;
-  Mapped(Mapped&&) = delete;
-  Mapped& operator=(Mapped&&) = delete;
-  ~Mapped() {
-    object_->~T();
-    ::munmap(object_, sizeof(T));
-  }
-
-  T* get() const noexcept { return object_; }
-  T* operator->() const noexcept { return object_; }
-  T& operator*() const noexcept { return *object_; }
-
- private:
-  T* object_ = nullptr;
-};
 
 /// A lock and the data it guards, as a shared structure lays them out.
 template <class L>

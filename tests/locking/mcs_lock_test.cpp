@@ -60,7 +60,7 @@ class Participant {
 
 TEST(McsLockTest, SlotsAreClaimedPerThreadAndReclaimedFromExitedThreads) {
   Watchdog watchdog(60s);
-  Mapped<McsLock<2>> lock;
+  Shared<McsLock<2>> lock;
   Participant first(*lock);
   Participant second(*lock);
   int error = 0;
@@ -89,7 +89,7 @@ TEST(McsLockTest, SlotsAreClaimedPerThreadAndReclaimedFromExitedThreads) {
 }
 
 TEST(McsLockTest, AForkedChildNeverUsesItsParentsSlot) {
-  Mapped<McsLock<1>> lock;
+  Shared<McsLock<1>> lock;
   lock->lock();  // the parent's thread claims the only slot and keeps living
   lock->unlock();
   Child child([&] {
@@ -107,7 +107,7 @@ TEST(McsLockTest, AForkedChildNeverUsesItsParentsSlot) {
 }
 
 TEST(McsLockTest, ALockRecreatedAtTheSameAddressClaimsAFreshSlot) {
-  Mapped<McsLock<1>> lock;
+  Shared<McsLock<1>> lock;
   lock->lock();
   lock->unlock();
   lock->~McsLock<1>();  // same bytes, a new lock: the thread's cached slot is stale

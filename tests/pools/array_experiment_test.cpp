@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../ipc/test_support.hpp"
+#include "test_support.hpp"
 #include "mpkit/ipc/shared_memory.hpp"
 #include "pool_test_support.hpp"
 

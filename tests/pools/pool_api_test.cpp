@@ -25,7 +25,7 @@
 #include <cereal/types/vector.hpp>
 
 #include "mpkit/pools/pool.hpp"
-#include "../ipc/test_support.hpp"
+#include "test_support.hpp"
 #include "pool_test_support.hpp"
 
 namespace {

@@ -23,7 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "../ipc/test_support.hpp"
+#include "test_support.hpp"
 #include "mpkit/pools/pool.hpp"
 #include "pool_test_support.hpp"
 

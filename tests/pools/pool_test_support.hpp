@@ -2,7 +2,8 @@
 
 // Helpers for the pool tests: options with a worker count, the children of
 // this process (from /proc, zombies included), this process's /dev/shm
-// segments, and the sanitizer switch that scales stress tests down.
+// segments, and the sanitizer switch that scales stress tests down
+// (test_support.hpp's kSanitized).
 
 #include <dirent.h>
 #include <sys/types.h>
@@ -16,20 +17,11 @@
 #include <vector>
 
 #include "mpkit/pools/options.hpp"
+#include "test_support.hpp"
 
 namespace mpkit::test {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-inline constexpr bool kPoolsSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-inline constexpr bool kPoolsSanitized = true;
-#else
-inline constexpr bool kPoolsSanitized = false;
-#endif
-#else
-inline constexpr bool kPoolsSanitized = false;
-#endif
+inline constexpr bool kPoolsSanitized = kSanitized;
 
 inline PoolOptions with_workers(std::size_t workers) {
   PoolOptions options;

@@ -13,7 +13,7 @@
 #include <fstream>
 #include <string>
 
-#include "../ipc/test_support.hpp"
+#include "test_support.hpp"
 #include <gtest/gtest.h>
 
 #include "mpkit/shared_arrays/shared_array.hpp"

@@ -9,7 +9,7 @@
 #include <optional>
 #include <vector>
 
-#include "../ipc/test_support.hpp"
+#include "test_support.hpp"
 #include <gtest/gtest.h>
 
 #include "mpkit/shared_arrays/shared_matrix.hpp"

@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "../ipc/test_support.hpp"
+#include "test_support.hpp"
 #include <gtest/gtest.h>
 
 #include "mpkit/ipc/process.hpp"

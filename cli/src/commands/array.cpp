@@ -20,6 +20,7 @@
 #include "mpkit/pools/experiments/array_experiment.hpp"
 #include "options.hpp"
 #include "output/format.hpp"
+#include "output/targets.hpp"
 
 namespace mpkit::cli {
 namespace {
@@ -44,13 +45,13 @@ std::vector<std::string> notes(const std::vector<Measurement>& rows, const Array
     if (const auto ratio = find_metric(*fill, "ratio_to_memset")) {
       out.push_back(fmt::format(
           "target pid-fill bandwidth >= 70 % of a single-core memset: {:.0f} % ({})",
-          *ratio * 100, *ratio >= 0.7 ? "met" : "MISSED"));
+          *ratio * 100, verdict(*ratio >= 0.7)));
     }
     if (const auto share = find_metric(*fill, "worker_private_fraction_max")) {
       out.push_back(fmt::format(
           "target each worker's private memory for the mapping < 1 % of the array: max {:.3f} % "
           "({})",
-          *share * 100, *share < 0.01 ? "met" : "MISSED"));
+          *share * 100, verdict(*share < 0.01)));
     }
     if (const auto pss = find_metric(*fill, "pss_sum_bytes")) {
       out.push_back(fmt::format(

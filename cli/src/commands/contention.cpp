@@ -24,6 +24,7 @@
 #include "options.hpp"
 #include "output/format.hpp"
 #include "output/plot.hpp"
+#include "output/targets.hpp"
 
 namespace mpkit::cli {
 namespace {
@@ -57,24 +58,17 @@ std::vector<std::string> notes(const std::vector<Measurement>& rows,
   for (const unsigned w : {1u, 2u}) {
     if (std::find(workers.begin(), workers.end(), w) == workers.end()) continue;
     const auto mine = rate(rows, kMpkitMutex, w);
-    std::optional<double> best;
-    std::string_view best_name;
-    for (const std::string_view name : kNonRobustSleeping) {
-      const auto value = rate(rows, name, w);
-      if (value && (!best || *value > *best)) {
-        best = value;
-        best_name = name;
-      }
-    }
+    const auto best =
+        best_of(kNonRobustSleeping, [&](std::string_view name) { return rate(rows, name, w); });
     if (mine && best && *mine > 0) {
-      const double ratio = *best / *mine;  // > 1: mpkit-mutex is slower
+      const double ratio = best->value / *mine;  // > 1: mpkit-mutex is slower
       const bool slower = ratio >= 1;
       out.push_back(fmt::format(
           "target {} worker{}: mpkit-mutex {} vs fastest non-robust sleeping mutex {} {}: {:.2f}x "
           "{} (target within 1.5x: {})",
           w, w == 1 ? " (uncontended)" : "s (contended)", format_metric("acq_per_s", *mine),
-          best_name, format_metric("acq_per_s", *best), slower ? ratio : 1 / ratio,
-          slower ? "slower" : "faster", ratio <= 1.5 ? "met" : "MISSED"));
+          best->name, format_metric("acq_per_s", best->value), slower ? ratio : 1 / ratio,
+          slower ? "slower" : "faster", verdict(ratio <= 1.5)));
     }
   }
   if (const auto harness = rate(rows, "none", 1)) {

@@ -22,6 +22,7 @@
 #include "options.hpp"
 #include "output/format.hpp"
 #include "output/json_rows.hpp"
+#include "output/targets.hpp"
 #include <fmt/format.h>
 
 #include "mpkit/ipc/experiments/flag_experiment.hpp"
@@ -160,7 +161,7 @@ std::optional<std::string> ratio_target(std::string_view what, std::optional<dou
   return fmt::format("target {}: {} vs {} {} = {:.2f}x (target >= {:.1f}x: {})", what,
                      format_metric("messages_per_s", *mine), other,
                      format_metric("messages_per_s", *theirs), ratio, target,
-                     ratio >= target ? "met" : "MISSED");
+                     verdict(ratio >= target));
 }
 
 // The targets, each from rows of this one run: lockfree 8 B 1:1
@@ -187,7 +188,7 @@ std::vector<std::string> target_notes(const std::vector<Measurement>& rows, bool
   if (const auto rtt = metric_of(rows, kHeadline, true, pinned, kBytes, "rtt_ns_p50")) {
     out.push_back(fmt::format("target 8 B round trip {}, {} p50 {} (target <= 1 us: {})", where,
                               kHeadline, format_metric("rtt_ns_p50", *rtt),
-                              *rtt <= 1000 ? "met" : "MISSED"));
+                              verdict(*rtt <= 1000)));
   }
   return out;
 }
@@ -207,21 +208,17 @@ std::vector<std::string> notes(const std::vector<Measurement>& rows,
           fmt::format("{}: no completed {} throughput row, so no ratio", where, kHeadline));
       continue;
     }
-    std::optional<double> best;
-    std::string best_name;
-    for (const std::string_view name : transport_backends()) {
-      if (name.starts_with(kHeadline) || name == "boost-spsc-spin") continue;  // itself; baseline
-      const auto value = metric_of(rows, name, false, pinned, kRatioBytes, "messages_per_s");
-      if (value && (!best || *value > *best)) {
-        best = value;
-        best_name = name;
-      }
-    }
+    const auto best =
+        best_of(transport_backends(), [&](std::string_view name) -> std::optional<double> {
+          // Not itself, nor the busy-polling baseline (its own line below).
+          if (name.starts_with(kHeadline) || name == "boost-spsc-spin") return std::nullopt;
+          return metric_of(rows, name, false, pinned, kRatioBytes, "messages_per_s");
+        });
     std::string line = fmt::format("throughput {}: {} {}", where, kHeadline,
                                    format_metric("messages_per_s", *mine));
-    if (best && *best > 0) {
-      line += fmt::format(" vs {} {} (fastest other): {:.2f}x", best_name,
-                          format_metric("messages_per_s", *best), *mine / *best);
+    if (best && best->value > 0) {
+      line += fmt::format(" vs {} {} (fastest other): {:.2f}x", best->name,
+                          format_metric("messages_per_s", best->value), *mine / best->value);
     }
     const auto pipe = metric_of(rows, kPipe, false, pinned, kRatioBytes, "messages_per_s");
     if (pipe && *pipe > 0) {

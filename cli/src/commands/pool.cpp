@@ -24,6 +24,7 @@
 #include "options.hpp"
 #include "output/format.hpp"
 #include "output/plot.hpp"
+#include "output/targets.hpp"
 
 namespace mpkit::cli {
 namespace {
@@ -77,8 +78,6 @@ std::optional<double> metric_where(const std::vector<Measurement>& rows, std::st
   }
   return std::nullopt;
 }
-
-std::string verdict(bool met) { return met ? "met" : "MISSED"; }
 
 std::vector<std::string> notes(const std::vector<Measurement>& rows, const std::string& python) {
   std::vector<std::string> out;

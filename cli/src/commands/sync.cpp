@@ -18,6 +18,7 @@
 #include "options.hpp"
 #include "output/format.hpp"
 #include "output/json_rows.hpp"
+#include "output/targets.hpp"
 
 namespace mpkit::cli {
 namespace {
@@ -54,19 +55,13 @@ std::optional<double> metric_of(const std::vector<Measurement>& rows, std::strin
 std::optional<std::string> ratio_note(const std::vector<Measurement>& rows, std::string_view mode,
                                       std::string_view metric, bool lower_is_better) {
   const auto mine = metric_of(rows, kMpkitMutex, mode, metric);
-  std::optional<double> best;
-  std::string_view best_name;
-  for (const std::string_view name : kNonRobustLocks) {
-    const auto value = metric_of(rows, name, mode, metric);
-    if (value && (!best || (lower_is_better ? *value < *best : *value > *best))) {
-      best = value;
-      best_name = name;
-    }
-  }
-  if (!mine || !best || *best <= 0) return std::nullopt;
+  const auto best = best_of(
+      kNonRobustLocks, [&](std::string_view name) { return metric_of(rows, name, mode, metric); },
+      lower_is_better);
+  if (!mine || !best || best->value <= 0) return std::nullopt;
   return fmt::format("{}: {} {} vs {} {} (fastest non-robust): {:.2f}x the {}", mode, kMpkitMutex,
-                     format_metric(metric, *mine), best_name, format_metric(metric, *best),
-                     *mine / *best, lower_is_better ? "time per operation" : "throughput");
+                     format_metric(metric, *mine), best->name, format_metric(metric, best->value),
+                     *mine / best->value, lower_is_better ? "time per operation" : "throughput");
 }
 
 std::vector<std::string> notes(const std::vector<Measurement>& rows) {

@@ -6,29 +6,30 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
-#include <new>
 #include <optional>
 #include <string>
 #include <thread>
 #include <type_traits>
 #include <vector>
 
+#include "mpkit/ipc/detail/clock.hpp"
 #include "mpkit/ipc/detail/spin.hpp"
 #include "mpkit/ipc/error.hpp"
+#include "mpkit/ipc/experiments/children.hpp"
+#include "mpkit/ipc/experiments/experiment_servers.hpp"
+#include "mpkit/ipc/experiments/pinning.hpp"
+#include "mpkit/ipc/experiments/repeats.hpp"
+#include "mpkit/ipc/experiments/shared_box.hpp"
 #include "mpkit/ipc/flag.hpp"
 #include "mpkit/ipc/flag_registry.hpp"
 #include "mpkit/ipc/layout.hpp"
-#include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/remote/backends.hpp"
-#include "mpkit/ipc/shared_memory.hpp"
 #include "mpkit/ipc/experiments/experiment_servers.hpp"
-#include "pinning.hpp"
 
 namespace mpkit {
 namespace {
 
-using detail::Pinning;
-using detail::ScopedPin;
+using detail::now_ns;
 using std::chrono::steady_clock;
 
 // Bounds on every wait; none is a timing assertion. A healthy watcher answers
@@ -52,12 +53,6 @@ constexpr std::array<std::string_view, kBackends.size()> kBackendNames = [] {
   for (std::size_t i = 0; i < kBackends.size(); ++i) names[i] = kBackends[i].name;
   return names;
 }();
-
-std::int64_t now_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // ---------------------------------------------------------------------------
 // The hand-off protocol, in an anonymous shared mapping.
@@ -110,27 +105,25 @@ template <class F>
 }
 
 template <class F>
-int watch(F& flag, Handoff& handoff, bool sleep, bool remote, std::uint64_t samples,
-          const Pinning* pinning) {
-  if (pinning != nullptr) pinning->pin(1);
+ChildExit watch(F& flag, Handoff& handoff, bool sleep, bool remote, std::uint64_t samples) {
   for (std::uint64_t k = 1; k <= samples; ++k) {
-    const auto fail = [&] {
+    const auto fail = [&](ChildExit why) {
       handoff.failed.store(1, std::memory_order_release);
-      return 1;
+      return why;
     };
-    if (!await(handoff.armed, k, deadline_after(kStepTimeout))) return fail();
-    if (flag.is_set()) return fail();  // the parent clears before arming
+    if (!await(handoff.armed, k, deadline_after(kStepTimeout))) return fail(ChildExit::kStalled);
+    if (flag.is_set()) return fail(ChildExit::kCorrupt);  // the parent clears before arming
     handoff.ready.store(k, std::memory_order_release);
     bool seen = false;
     if constexpr (WaitableFlag<F>) {
       if (sleep) seen = flag.wait_until(deadline_after(kStepTimeout));
     }
     if (!sleep) seen = poll_until_set(flag, remote, deadline_after(kStepTimeout));
-    if (!seen) return fail();
+    if (!seen) return fail(ChildExit::kStalled);
     handoff.seen_ns = now_ns();
     handoff.seen.store(k, std::memory_order_release);
   }
-  return 0;
+  return ChildExit::kOk;
 }
 
 struct Sample {
@@ -162,14 +155,18 @@ Sample measure(F flag, const FlagInfo& backend, const FlagExperimentConfig& conf
   if (!cost) return {};
   sample.poll_ns = *cost;
 
-  SharedMemory memory = SharedMemory::anonymous(sizeof(Handoff));
-  auto* handoff = new (memory.data()) Handoff{};
+  SharedBox<Handoff> handoff;
   const bool sleep = backend.watcher_sleeps;
   const std::uint64_t samples = kWarmupHandoffs + config.handoffs;
-  // Declared after `flag` and `memory`: killed and reaped before them on
+  // Declared after `flag` and `handoff`: killed and reaped before them on
   // every early return.
-  Process watcher(
-      [&] { return watch(flag, *handoff, sleep, backend.remote(), samples, pinning); });
+  ForkedChildren watcher(kJoinTimeout);
+  watcher.spawn(
+      [&] {
+        if (pinning != nullptr) pinning->pin(1);
+      },
+      [&] { return watch(flag, *handoff, sleep, backend.remote(), samples); });
+  if (!watcher.start()) return {};
   std::vector<double> delays;
   delays.reserve(config.handoffs);
   for (std::uint64_t k = 1; k <= samples; ++k) {
@@ -182,8 +179,7 @@ Sample measure(F flag, const FlagInfo& backend, const FlagExperimentConfig& conf
     if (!await(handoff->seen, k, deadline_after(kStepTimeout))) return {};
     if (k > kWarmupHandoffs) delays.push_back(static_cast<double>(handoff->seen_ns - set_ns));
   }
-  const auto code = watcher.join(kJoinTimeout);
-  if (!code || *code != 0 || handoff->failed.load() != 0) return {};
+  if (!watcher.join_within(kJoinTimeout).ok() || handoff->failed.load() != 0) return {};
   sample.seen_ns_p50 = percentile(delays, 50);
   sample.seen_ns_p99 = percentile(delays, 99);
   sample.ok = true;
@@ -199,19 +195,13 @@ Sample run_once(const FlagInfo& backend, const FlagExperimentConfig& config,
 
 struct Cell {
   const FlagInfo* backend;
-  std::vector<double> seconds;
-  std::vector<double> poll_ns;
-  std::vector<double> p50_ns;
-  std::vector<double> p99_ns;
-  bool all_ok = true;
+  Repeats runs;  // seconds: the poll loop's; figures: the row's metrics
 
-  void add(const Sample& sample) {
-    all_ok = all_ok && sample.ok;
-    if (!sample.ok) return;
-    seconds.push_back(sample.poll_seconds);
-    poll_ns.push_back(sample.poll_ns);
-    p50_ns.push_back(sample.seen_ns_p50);
-    p99_ns.push_back(sample.seen_ns_p99);
+  void add(const Sample& s) {
+    if (!s.ok) return runs.fail();
+    runs.add(s.poll_seconds, {{"poll_ns", s.poll_ns},
+                              {"seen_ns_p50", s.seen_ns_p50},
+                              {"seen_ns_p99", s.seen_ns_p99}});
   }
 };
 
@@ -228,13 +218,11 @@ Measurement to_row(const Cell& cell, const FlagExperimentConfig& config, bool pi
       {"handoffs", static_cast<std::int64_t>(config.handoffs)},
       {"pinned", pinned}};
   if (pinned) row.params.emplace_back("cpus", cpus);
-  row.repeats = static_cast<unsigned>(cell.seconds.size());
-  row.correct = cell.all_ok && row.repeats > 0;
+  cell.runs.fill(row);
   if (row.repeats == 0) return row;
-  row.seconds = summarize(cell.seconds);
-  row.metrics = {{"poll_ns", summarize(cell.poll_ns).median},
-                 {"seen_ns_p50", summarize(cell.p50_ns).median},
-                 {"seen_ns_p99", summarize(cell.p99_ns).median}};
+  for (const char* metric : {"poll_ns", "seen_ns_p50", "seen_ns_p99"}) {
+    row.metrics.emplace_back(metric, cell.runs.figure(metric).median());
+  }
   return row;
 }
 
@@ -277,15 +265,15 @@ void validate_flag_experiment_config(const FlagExperimentConfig& config) {
 std::vector<Measurement> run_flag_experiment(
     const FlagExperimentConfig& config, const std::function<void(std::string_view)>& progress) {
   validate_flag_experiment_config(config);
-  const Pinning pinning;
-  const bool pinned = config.pin && pinning.possible();
+  const Pinning pinning(/*enabled=*/true, /*most=*/2);  // the watcher's side and the setter's
+  const bool pinned = config.pin && pinning.size() >= 2;
   detail::ExperimentServers servers(config.redis_url);
 
   std::vector<Cell> cells;
   for (const FlagInfo& backend : kBackends) {
     if (config.backends.empty() || std::find(config.backends.begin(), config.backends.end(),
                                              backend.name) != config.backends.end()) {
-      cells.push_back(Cell{&backend, {}, {}, {}, {}, true});
+      cells.push_back(Cell{&backend, {}});
     }
   }
   for (unsigned repeat = 0; repeat < config.repeats; ++repeat) {

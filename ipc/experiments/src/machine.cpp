@@ -3,7 +3,6 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
-#include <sched.h>
 
 #include <cerrno>
 #include <charconv>
@@ -15,6 +14,7 @@
 #include <string_view>
 
 #include "mpkit/ipc/experiments/machine.hpp"
+#include "mpkit/ipc/experiments/pinning.hpp"
 
 namespace mpkit {
 namespace {
@@ -128,12 +128,7 @@ std::string kernel() {
   return std::string(names.sysname) + " " + names.release + " " + names.machine;
 }
 
-unsigned cores_available() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof set, &set) != 0) return 0;
-  return static_cast<unsigned>(CPU_COUNT(&set));
-}
+unsigned cores_available() { return static_cast<unsigned>(allowed_cpus().size()); }
 
 // Opens (and closes) a user-space instruction counter on this thread: the
 // cheapest test of whether hardware counters exist here. VMs often expose

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <new>
 #include <optional>
 #include <span>
 #include <string>
@@ -15,23 +14,24 @@
 #include <utility>
 #include <vector>
 
-#include "mpkit/ipc/experiments/start_gate.hpp"
+#include "mpkit/ipc/detail/clock.hpp"
 #include "mpkit/ipc/error.hpp"
+#include "mpkit/ipc/experiments/children.hpp"
+#include "mpkit/ipc/experiments/experiment_servers.hpp"
+#include "mpkit/ipc/experiments/pinning.hpp"
+#include "mpkit/ipc/experiments/repeats.hpp"
+#include "mpkit/ipc/experiments/shared_box.hpp"
 #include "mpkit/ipc/futex.hpp"
 #include "mpkit/ipc/layout.hpp"
-#include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/queue.hpp"
 #include "mpkit/ipc/queue_registry.hpp"
 #include "mpkit/ipc/remote/backends.hpp"
-#include "mpkit/ipc/shared_memory.hpp"
 #include "mpkit/ipc/experiments/experiment_servers.hpp"
-#include "pinning.hpp"
 
 namespace mpkit {
 namespace {
 
-using detail::Pinning;
-using detail::ScopedPin;
+using detail::now_ns;
 using std::chrono::steady_clock;
 
 // Bounds on every wait. None is a timing assertion: a healthy peer answers in
@@ -42,11 +42,6 @@ constexpr auto kRoundTripBudget = std::chrono::seconds(120);  // one round-trip 
 
 constexpr std::size_t kBatch = 64;                // items per call of the batch variant
 constexpr std::uint64_t kWarmupRoundTrips = 100;  // untimed, before the timed ones
-
-// Child exit codes (0: success).
-constexpr int kChildNoStart = 3;  // the start barrier never opened
-constexpr int kChildStalled = 4;  // a push / pop timed out or found the queue closed
-constexpr int kChildCorrupt = 5;  // a payload was not the one expected
 
 // The backends, in row order: the queue registry's (mpkit/ipc/remote/backends.hpp).
 // many_sided(): several producers and consumers at once; remote: a server
@@ -91,12 +86,6 @@ template <std::size_t N>
   return diff == 0;
 }
 
-std::int64_t now_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             steady_clock::now().time_since_epoch())
-      .count();
-}
-
 // What one timed run needs to know besides the queue.
 struct RunSpec {
   std::uint64_t count = 0;           // messages (throughput) or timed round trips
@@ -107,27 +96,18 @@ struct RunSpec {
 };
 
 // ---------------------------------------------------------------------------
-// Start gate and results, in an anonymous shared mapping.
+// Results, in an anonymous shared mapping (SharedBox).
 //
-// The children pass the gate together (detail::StartGate). The consumer
+// The children pass the start gate together (ForkedChildren). The consumer
 // writes end_ns, received and mismatches before it exits; the parent reads
 // them only after reaping it, so waitpid orders those plain accesses.
 
-struct RunControl {
-  detail::StartGate gate;
-  alignas(kCacheLineSize) std::int64_t end_ns = 0;  // consumer: last item checked
-  std::uint64_t received = 0;                       // consumer: items popped
-  std::uint64_t mismatches = 0;                     // consumer: items not as expected
+struct RunResults {
+  std::int64_t end_ns = 0;       // consumer: last item checked
+  std::uint64_t received = 0;    // consumer: items popped
+  std::uint64_t mismatches = 0;  // consumer: items not as expected
 };
-static_assert(std::is_trivially_destructible_v<RunControl>, "vanishes with its mapping");
-
-bool check_in_and_wait(RunControl& control) noexcept {
-  return control.gate.check_in_and_wait(kStartTimeout);
-}
-bool await_children(RunControl& control, std::uint32_t children) noexcept {
-  return control.gate.await_children(children, kStartTimeout);
-}
-void open_barrier(RunControl& control) noexcept { control.gate.open(); }
+static_assert(std::is_trivially_destructible_v<RunResults>, "vanishes with its mapping");
 
 // ---------------------------------------------------------------------------
 // Queue operations, bounded: the fast path is the try_ form (no clock read);
@@ -157,6 +137,19 @@ void as_consumer(Q& queue) noexcept {
   if constexpr (requires { queue.consumer_only(); }) queue.consumer_only();
 }
 
+// A child's preparation before the start gate: its CPU (producers take the
+// first, consumers the second), then the pipe end it never uses goes.
+template <class Q>
+void producer_side(Q& queue, const RunSpec& spec) noexcept {
+  if (spec.pinning != nullptr) spec.pinning->pin(0);
+  as_producer(queue);
+}
+template <class Q>
+void consumer_side(Q& queue, const RunSpec& spec) noexcept {
+  if (spec.pinning != nullptr) spec.pinning->pin(1);
+  as_consumer(queue);
+}
+
 // Fills the queue once and drains it, in the parent, before any child runs:
 // every slot's page is faulted in outside the timed runs.
 template <class T, class Q>
@@ -183,10 +176,7 @@ struct Sample {
 // Throughput: a producer child and a consumer child; the parent coordinates.
 
 template <class T, bool Batched, class Q>
-int produce(Q& queue, RunControl& control, const RunSpec& spec) {
-  if (spec.pinning != nullptr) spec.pinning->pin(0);
-  as_producer(queue);
-  if (!check_in_and_wait(control)) return kChildNoStart;
+ChildExit produce(Q& queue, const RunSpec& spec) {
   if constexpr (Batched) {
     std::vector<T> batch(kBatch);
     for (std::uint64_t seq = 0; seq < spec.count;) {
@@ -196,7 +186,7 @@ int produce(Q& queue, RunControl& control, const RunSpec& spec) {
       for (std::size_t done = 0; done < n;) {
         std::size_t pushed = queue.try_push_many(std::span<const T>(batch.data() + done, n - done));
         if (pushed == 0) {  // full: wait (bounded) by pushing one item the blocking way
-          if (!send(queue, batch[done])) return kChildStalled;
+          if (!send(queue, batch[done])) return ChildExit::kStalled;
           pushed = 1;
         }
         done += pushed;
@@ -207,17 +197,14 @@ int produce(Q& queue, RunControl& control, const RunSpec& spec) {
     T item{};
     for (std::uint64_t seq = 0; seq < spec.count; ++seq) {
       fill(item, seq);
-      if (!send(queue, item)) return kChildStalled;
+      if (!send(queue, item)) return ChildExit::kStalled;
     }
   }
-  return 0;
+  return ChildExit::kOk;
 }
 
 template <class T, bool Batched, class Q>
-int consume(Q& queue, RunControl& control, const RunSpec& spec) {
-  if (spec.pinning != nullptr) spec.pinning->pin(1);
-  as_consumer(queue);
-  if (!check_in_and_wait(control)) return kChildNoStart;
+ChildExit consume(Q& queue, RunResults& results, const RunSpec& spec) {
   std::uint64_t got = 0;
   std::uint64_t bad = 0;
   if constexpr (Batched) {
@@ -240,24 +227,26 @@ int consume(Q& queue, RunControl& control, const RunSpec& spec) {
       bad += holds(item, got) ? 0 : 1;
     }
   }
-  control.end_ns = now_ns();
-  control.received = got;
-  control.mismatches = bad;
-  return got < spec.count ? kChildStalled : bad != 0 ? kChildCorrupt : 0;
+  results.end_ns = now_ns();
+  results.received = got;
+  results.mismatches = bad;
+  return got < spec.count ? ChildExit::kStalled : bad != 0 ? ChildExit::kCorrupt : ChildExit::kOk;
 }
 
 template <class T, bool Batched, class Q>
 Sample throughput_once(Q queue, const RunSpec& spec) {
   if (!prime<T>(queue, spec)) return {};
-  SharedMemory memory = SharedMemory::anonymous(sizeof(RunControl));
-  auto* control = new (memory.data()) RunControl{};
-  // Declared after `queue` and `memory`: destroyed (SIGKILL + reap) before
-  // them on every early return.
-  Process consumer([&] { return consume<T, Batched>(queue, *control, spec); });
-  Process producer([&] { return produce<T, Batched>(queue, *control, spec); });
-  if (!await_children(*control, 2)) return {};
+  SharedBox<RunResults> results;
+  // Declared after `queue` and `results`: killed and reaped before them on
+  // every early return.
+  ForkedChildren children(kStartTimeout);
+  children.spawn([&] { consumer_side(queue, spec); },
+                 [&] { return consume<T, Batched>(queue, *results, spec); });
+  children.spawn([&] { producer_side(queue, spec); },
+                 [&] { return produce<T, Batched>(queue, spec); });
+  if (!children.await_check_in()) return {};
   const std::int64_t start_ns = now_ns();
-  open_barrier(*control);
+  children.open();
 
   // Generous: 10 s plus 20 us and 5 ns per byte for every message; healthy
   // runs take from a nanosecond to a few microseconds per message.
@@ -265,14 +254,10 @@ Sample throughput_once(Q queue, const RunSpec& spec) {
       std::chrono::nanoseconds(20'000 + 5 * static_cast<std::int64_t>(sizeof(T)));
   const Deadline give_up =
       deadline_after(kStartTimeout + per_message * static_cast<std::int64_t>(spec.count));
-  bool ok = true;
-  for (Process* child : {&producer, &consumer}) {
-    const auto left = std::max(Clock::duration::zero(), give_up - Clock::now());
-    const auto code = child->join(left);
-    ok = ok && code && *code == 0;
+  if (!children.join(give_up).ok() || results->received != spec.count || results->mismatches != 0) {
+    return {};
   }
-  if (!ok || control->received != spec.count || control->mismatches != 0) return {};
-  return {true, static_cast<double>(control->end_ns - start_ns) / 1e9, 0, 0};
+  return {true, static_cast<double>(results->end_ns - start_ns) / 1e9, 0, 0};
 }
 
 // ---------------------------------------------------------------------------
@@ -299,7 +284,6 @@ struct SideTally {
   std::array<std::uint64_t, kMaxSides> seq_sum{};
 };
 struct ManyControl {
-  RunControl barrier;
   alignas(kCacheLineSize) std::atomic<std::uint32_t> producers_done{0};
   std::array<SideTally, kMaxSides> tally{};
 };
@@ -310,27 +294,21 @@ constexpr std::uint64_t share_of(std::uint64_t count, unsigned sides, unsigned p
 }
 
 template <class T, class Q>
-int produce_share(Q& queue, ManyControl& control, const RunSpec& spec, unsigned p) {
-  if (spec.pinning != nullptr) spec.pinning->pin(0);
-  as_producer(queue);
-  if (!check_in_and_wait(control.barrier)) return kChildNoStart;
+ChildExit produce_share(Q& queue, ManyControl& control, const RunSpec& spec, unsigned p) {
   T item{};
   const std::uint64_t base = std::uint64_t{p} << kSeqShift;
   const std::uint64_t n = share_of(spec.count, spec.sides, p);
   for (std::uint64_t i = 0; i < n; ++i) {
     fill(item, base | i);
-    if (!send(queue, item)) return kChildStalled;
+    if (!send(queue, item)) return ChildExit::kStalled;
   }
   // acq_rel: the last one out sees every other producer's pushes as done.
   if (control.producers_done.fetch_add(1, std::memory_order_acq_rel) + 1 == spec.sides) queue.close();
-  return 0;
+  return ChildExit::kOk;
 }
 
 template <class T, class Q>
-int consume_share(Q& queue, ManyControl& control, const RunSpec& spec, unsigned c) {
-  if (spec.pinning != nullptr) spec.pinning->pin(1);
-  as_consumer(queue);
-  if (!check_in_and_wait(control.barrier)) return kChildNoStart;
+ChildExit consume_share(Q& queue, ManyControl& control, const RunSpec& spec, unsigned c) {
   SideTally& tally = control.tally[c];
   std::array<std::uint64_t, kMaxSides> next{};  // the least acceptable i per producer
   T item{};
@@ -338,7 +316,7 @@ int consume_share(Q& queue, ManyControl& control, const RunSpec& spec, unsigned 
     QueueStatus status = queue.try_pop(item);
     if (status == QueueStatus::kEmpty) status = queue.pop_until(item, deadline_after(kStallTimeout));
     if (status == QueueStatus::kClosed) break;
-    if (status != QueueStatus::kOk) return kChildStalled;
+    if (status != QueueStatus::kOk) return ChildExit::kStalled;
     const std::uint64_t seq = item.words[0];
     const auto p = static_cast<unsigned>(seq >> kSeqShift);
     const std::uint64_t i = seq & kSeqMask;
@@ -352,36 +330,31 @@ int consume_share(Q& queue, ManyControl& control, const RunSpec& spec, unsigned 
     ++tally.received;
   }
   tally.end_ns = now_ns();
-  return tally.mismatches != 0 ? kChildCorrupt : 0;
+  return tally.mismatches != 0 ? ChildExit::kCorrupt : ChildExit::kOk;
 }
 
 template <class T, class Q>
 Sample throughput_many_once(Q queue, const RunSpec& spec) {
   if (!prime<T>(queue, spec)) return {};
-  SharedMemory memory = SharedMemory::anonymous(sizeof(ManyControl));
-  auto* control = new (memory.data()) ManyControl{};
-  std::vector<Process> children;  // declared after queue and memory: reaped first
-  children.reserve(2 * spec.sides);
+  SharedBox<ManyControl> control;
+  ForkedChildren children(kStartTimeout);  // declared after queue and control: reaped first
   for (unsigned c = 0; c < spec.sides; ++c) {
-    children.emplace_back([&, c] { return consume_share<T>(queue, *control, spec, c); });
+    children.spawn([&] { consumer_side(queue, spec); },
+                   [&, c] { return consume_share<T>(queue, *control, spec, c); });
   }
   for (unsigned p = 0; p < spec.sides; ++p) {
-    children.emplace_back([&, p] { return produce_share<T>(queue, *control, spec, p); });
+    children.spawn([&] { producer_side(queue, spec); },
+                   [&, p] { return produce_share<T>(queue, *control, spec, p); });
   }
-  if (!await_children(control->barrier, 2 * spec.sides)) return {};
+  if (!children.await_check_in()) return {};
   const std::int64_t start_ns = now_ns();
-  open_barrier(control->barrier);
+  children.open();
 
   const auto per_message =
       std::chrono::nanoseconds(20'000 + 5 * static_cast<std::int64_t>(sizeof(T)));
   const Deadline give_up =
       deadline_after(kStartTimeout + per_message * static_cast<std::int64_t>(spec.count));
-  bool ok = true;
-  for (Process& child : children) {
-    const auto code = child.join(std::max(Clock::duration::zero(), give_up - Clock::now()));
-    ok = ok && code && *code == 0;
-  }
-  if (!ok) return {};
+  if (!children.join(give_up).ok()) return {};
   std::int64_t end_ns = start_ns;
   for (unsigned p = 0; p < spec.sides; ++p) {
     const std::uint64_t n = share_of(spec.count, spec.sides, p);
@@ -402,29 +375,28 @@ Sample throughput_many_once(Q queue, const RunSpec& spec) {
 // back on `pong`; the parent checks each reply.
 
 template <class T, class Q>
-int echo(Q& ping, Q& pong, RunControl& control, const RunSpec& spec) {
-  if (spec.pinning != nullptr) spec.pinning->pin(1);
-  as_consumer(ping);
-  as_producer(pong);
-  if (!check_in_and_wait(control)) return kChildNoStart;
+ChildExit echo(Q& ping, Q& pong, const RunSpec& spec) {
   T item{};
   for (std::uint64_t k = 0; k < kWarmupRoundTrips + spec.count; ++k) {
-    if (!receive(ping, item) || !send(pong, item)) return kChildStalled;
+    if (!receive(ping, item) || !send(pong, item)) return ChildExit::kStalled;
   }
-  return 0;
+  return ChildExit::kOk;
 }
 
 template <class T, class Q>
 Sample round_trip_once(Q ping, Q pong, const RunSpec& spec) {
   if (!prime<T>(ping, spec) || !prime<T>(pong, spec)) return {};
-  SharedMemory memory = SharedMemory::anonymous(sizeof(RunControl));
-  auto* control = new (memory.data()) RunControl{};
-  Process child([&] { return echo<T>(ping, pong, *control, spec); });
+  ForkedChildren child(kStartTimeout);
+  child.spawn(
+      [&] {
+        consumer_side(ping, spec);
+        as_producer(pong);
+      },
+      [&] { return echo<T>(ping, pong, spec); });
   const ScopedPin pin(spec.pinning, 0);  // the parent is the other side, for this run only
   as_producer(ping);
   as_consumer(pong);
-  if (!await_children(*control, 1)) return {};
-  open_barrier(*control);
+  if (!child.start()) return {};
 
   std::vector<double> rtt_ns(spec.count);
   T out{};
@@ -444,8 +416,7 @@ Sample round_trip_once(Q ping, Q pong, const RunSpec& spec) {
     last = now;
     if (now - first > kRoundTripBudget) return {};
   }
-  const auto code = child.join(kStartTimeout);
-  if (!code || *code != 0) return {};
+  if (!child.join_within(kStartTimeout).ok()) return {};
   return {true, std::chrono::duration<double>(last - first).count(), percentile(rtt_ns, 50),
           percentile(rtt_ns, 99)};
 }
@@ -520,17 +491,11 @@ struct Cell {
   bool round_trip;
   unsigned sides;       // producers = consumers
   std::uint64_t count;  // messages or round trips per run
-  std::vector<double> seconds;
-  std::vector<double> p50_ns;
-  std::vector<double> p99_ns;
-  bool all_ok = true;
+  Repeats runs;  // figures rtt_ns_p50, rtt_ns_p99 (zero for throughput runs)
 
-  void add(const Sample& sample) {
-    all_ok = all_ok && sample.ok;
-    if (!sample.ok) return;
-    seconds.push_back(sample.seconds);
-    p50_ns.push_back(sample.rtt_ns_p50);
-    p99_ns.push_back(sample.rtt_ns_p99);
+  void add(const Sample& s) {
+    if (!s.ok) return runs.fail();
+    runs.add(s.seconds, {{"rtt_ns_p50", s.rtt_ns_p50}, {"rtt_ns_p99", s.rtt_ns_p99}});
   }
 };
 
@@ -561,14 +526,12 @@ Measurement to_row(const Cell& cell, const std::string& cpus) {
       {"capacity", static_cast<std::int64_t>(queue_capacity(cell.size->bytes))},
       {"pinned", cell.pinned}};
   if (cell.pinned) row.params.emplace_back("cpus", cpus);
-  row.repeats = static_cast<unsigned>(cell.seconds.size());
-  if (!cell.seconds.empty()) row.seconds = summarize(cell.seconds);
-  row.correct = cell.all_ok && !cell.seconds.empty();
+  cell.runs.fill(row);
   if (row.repeats == 0) return row;
   if (cell.round_trip) {
-    const double p50 = summarize(cell.p50_ns).median;
+    const double p50 = cell.runs.figure("rtt_ns_p50").median();
     row.metrics = {{"rtt_ns_p50", p50},
-                   {"rtt_ns_p99", summarize(cell.p99_ns).median},
+                   {"rtt_ns_p99", cell.runs.figure("rtt_ns_p99").median()},
                    {"one_way_ns", p50 / 2}};
   } else if (row.seconds.median > 0) {
     const double messages = static_cast<double>(cell.count);
@@ -644,10 +607,10 @@ void validate_transport_config(const TransportConfig& config) {
 std::vector<Measurement> run_transport_experiment(
     const TransportConfig& config, const std::function<void(std::string_view)>& progress) {
   validate_transport_config(config);
-  const Pinning pinning;
+  const Pinning pinning(/*enabled=*/true, /*most=*/2);  // the two sides of every run
   detail::ExperimentServers servers(config.redis_url);
   std::vector<bool> modes;
-  if (config.pin && pinning.possible()) {
+  if (config.pin && pinning.size() >= 2) {
     modes.push_back(true);
     if (config.unpinned_too) modes.push_back(false);
   } else {
@@ -682,7 +645,7 @@ std::vector<Measurement> run_transport_experiment(
               count = std::min(count, round_trip ? config.remote_round_trips : config.remote_messages);
             }
             cells.push_back(
-                Cell{&backend, &size, pinned, round_trip, side, count, {}, {}, {}, true});
+                Cell{&backend, &size, pinned, round_trip, side, count, {}});
           }
         }
       }

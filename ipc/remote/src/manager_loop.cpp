@@ -48,6 +48,7 @@
 
 #include <time.h>
 
+#include "mpkit/ipc/detail/clock.hpp"  // now_ns: the clock the clients' deadlines use
 #include "mpkit/ipc/remote/detail/manager_protocol.hpp"
 #include "mpkit/ipc/remote/manager.hpp"
 
@@ -63,13 +64,6 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr std::int64_t kAcceptPauseNs = 100'000'000;
 // Exit code when the loop itself fails (EX_SOFTWARE, as Process uses).
 constexpr int kLoopFailedExit = 70;
-
-std::int64_t now_ns() noexcept {
-  // steady_clock is CLOCK_MONOTONIC: the clock the clients' deadlines use.
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 struct Waiter {
   std::uint64_t connection = 0;

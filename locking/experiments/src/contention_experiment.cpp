@@ -3,13 +3,10 @@
 
 #include "mpkit/locking/experiments/contention_experiment.hpp"
 
-#include <sched.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <new>
 #include <optional>
 #include <string>
 #include <thread>
@@ -17,9 +14,12 @@
 #include <utility>
 
 #include "mpkit/ipc/error.hpp"
+#include "mpkit/ipc/experiments/children.hpp"
+#include "mpkit/ipc/experiments/pinning.hpp"
+#include "mpkit/ipc/experiments/repeats.hpp"
+#include "mpkit/ipc/experiments/shared_box.hpp"
 #include "mpkit/ipc/futex.hpp"
 #include "mpkit/ipc/layout.hpp"
-#include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/shared_memory.hpp"
 #include "mpkit/locking/registry.hpp"
 
@@ -29,45 +29,14 @@ namespace {
 using std::chrono::steady_clock;
 
 constexpr auto kStartTimeout = std::chrono::seconds(10);  // workers checking in / waiting for go
-constexpr int kChildTimedOut = 3;
-constexpr int kChildLockFailed = 4;
 constexpr std::string_view kBaselineName = "none";
 
-// ---------------------------------------------------------------------------
-// Pinning: worker i takes the (i mod n)-th CPU this process may use; the
-// parent's own mask is restored on destruction.
+// Worker i takes the (i mod n)-th CPU this process may use (Pinning).
+using mpkit::Pinning;
 
-class Pinning {
- public:
-  explicit Pinning(bool enabled) {
-    if (!enabled || ::sched_getaffinity(0, sizeof original_, &original_) != 0) return;
-    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-      if (CPU_ISSET(cpu, &original_)) cpus_.push_back(cpu);
-    }
-  }
-  Pinning(const Pinning&) = delete;
-  Pinning& operator=(const Pinning&) = delete;
-  ~Pinning() {
-    if (!cpus_.empty()) ::sched_setaffinity(0, sizeof original_, &original_);
-  }
-  void pin(unsigned slot) const noexcept {
-    if (cpus_.empty()) return;
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpus_[slot % cpus_.size()], &one);
-    ::sched_setaffinity(0, sizeof one, &one);
-  }
-
- private:
-  cpu_set_t original_{};
-  std::vector<int> cpus_;
-};
-
-unsigned allowed_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof set, &set) != 0) return 1;
-  return static_cast<unsigned>(std::max(1, CPU_COUNT(&set)));
+// nproc, at least 1.
+unsigned allowed_cpu_count() {
+  return std::max(1U, static_cast<unsigned>(mpkit::allowed_cpus().size()));
 }
 
 // ---------------------------------------------------------------------------
@@ -94,19 +63,20 @@ double work_step_ns() {
 // The arena: lock, guarded data, gates and per-worker results.
 //
 // Protocol: the parent constructs the arena before forking. Each worker pins
-// itself, increments `ready` (release) and wakes the parent, waits on `go`
-// (futex, acquire), increments `running` and loops, reading `phase` once per
+// itself and passes the start gate with the others (ForkedChildren: the
+// parent opens it once all have checked in), increments `running` and
+// loops, reading `phase` once per
 // iteration (relaxed: a signal only): kWarmUp until every worker runs (so a
 // worker the scheduler starts late does not lose part of the window), then
 // kMeasuring -- the worker notes its count so far, and only acquisitions
 // from then on count towards the window -- then kStop: it writes its slot
 // and exits. The parent reads the slots, the counter and
 // the samples only after reaping every worker (waitpid orders those reads).
-// Lock, guarded data, gates, the phase word and each slot have their own
+// Lock, guarded data, `running`, the phase word and each slot have their own
 // cache line: the phase word is read by every worker on every iteration and
-// written once, so it stays shared in every cache. Memory ordering: ready
-// and go are release/acquire pairs; the counter is ordered by the lock (what
-// is measured); everything else is read after waitpid.
+// written once, so it stays shared in every cache. Memory ordering: the
+// gate is the harness's (release/acquire pairs); the counter is ordered by
+// the lock (what is measured); everything else is read after waitpid.
 
 /// No lock: the harness-overhead row.
 struct NoLock {
@@ -128,9 +98,7 @@ struct Arena {
   alignas(kCacheLineSize) L lock;
   alignas(kCacheLineSize) std::uint64_t counter = 0;  // guarded by lock
   std::uint64_t scratch = 0;                           // guarded by lock: the critical work's result
-  alignas(kCacheLineSize) std::atomic<std::uint32_t> ready{0};  // workers checked in (futex word)
-  std::atomic<std::uint32_t> go{0};                              // parent -> workers (futex word)
-  std::atomic<std::uint32_t> running{0};                         // workers past go
+  alignas(kCacheLineSize) std::atomic<std::uint32_t> running{0};  // workers past the gate
   alignas(kCacheLineSize) std::atomic<std::uint32_t> phase{kWarmUp};  // parent -> workers
   WorkerSlot slots[kMaxContentionWorkers];
 };
@@ -141,28 +109,14 @@ struct Shape {
   std::uint32_t sample_every = 1;
 };
 
-bool await_go(std::atomic<std::uint32_t>& go) noexcept {
-  const Deadline give_up = deadline_after(kStartTimeout);
-  // acquire: pairs with the parent's release of go.
-  while (go.load(std::memory_order_acquire) == 0) {
-    if (Clock::now() > give_up) return false;
-    (void)futex_wait(go, 0, give_up);
-  }
-  return true;
-}
-
 std::uint32_t saturated_ns(steady_clock::duration d) noexcept {
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
   return ns < 0 ? 0U : ns > 0xFFFF'FFFFLL ? 0xFFFF'FFFFU : static_cast<std::uint32_t>(ns);
 }
 
 template <class L>
-int worker(Arena<L>& arena, std::uint32_t* samples, unsigned index, const Shape& shape,
-           const Pinning& pinning) noexcept {
-  pinning.pin(index);
-  arena.ready.fetch_add(1, std::memory_order_release);  // pairs with the parent's acquire
-  futex_wake_all(arena.ready);
-  if (!await_go(arena.go)) return kChildTimedOut;
+ChildExit worker(Arena<L>& arena, std::uint32_t* samples, unsigned index,
+                 const Shape& shape) noexcept {
   arena.running.fetch_add(1, std::memory_order_relaxed);  // relaxed: a count the parent polls
 
   std::uint64_t ops = 0;
@@ -201,14 +155,14 @@ int worker(Arena<L>& arena, std::uint32_t* samples, unsigned index, const Shape&
       value = work(value, shape.outside_steps);
     }
   } catch (...) {  // a lock that failed (a file lock's system call, MCS out of slots)
-    return kChildLockFailed;
+    return ChildExit::kLockFailed;
   }
   WorkerSlot& slot = arena.slots[index];
   slot.ops = measuring ? ops - ops_before_window : 0;
   slot.all_ops = ops;
   slot.samples = taken;
   slot.sink = value;
-  return 0;
+  return ChildExit::kOk;
 }
 
 struct RunResult {
@@ -221,35 +175,25 @@ struct RunResult {
 template <class L>
 RunResult run_once(unsigned workers, const Shape& shape, const Pinning& pinning,
                    std::chrono::milliseconds duration) {
-  SharedMemory arena_memory = SharedMemory::anonymous(sizeof(Arena<L>));
+  SharedBox<Arena<L>> arena;
   SharedMemory sample_memory =
       SharedMemory::anonymous(std::size_t{workers} * kMaxSamplesPerWorker * sizeof(std::uint32_t));
-  auto* arena = new (arena_memory.data()) Arena<L>;
-  // Runs after the workers are killed and reaped (declared before them).
-  struct Destroy {
-    Arena<L>* arena;
-    ~Destroy() { arena->~Arena<L>(); }
-  } destroy{arena};
   auto* samples = reinterpret_cast<std::uint32_t*>(sample_memory.data());
 
-  std::vector<Process> children;
-  children.reserve(workers);
+  // Declared after the arena and the samples: the workers are killed and
+  // reaped before the lock is destroyed.
+  ForkedChildren children(kStartTimeout);
   for (unsigned i = 0; i < workers; ++i) {
     std::uint32_t* own = samples + std::size_t{i} * kMaxSamplesPerWorker;
-    children.emplace_back([arena, own, i, &shape, &pinning] { return worker(*arena, own, i, shape, pinning); });
+    children.spawn([&pinning, i] { pinning.pin(i); },
+                   [&arena, own, i, &shape] { return worker(*arena, own, i, shape); });
   }
-  const Deadline checked_in = deadline_after(kStartTimeout);
-  for (;;) {
-    const std::uint32_t seen = arena->ready.load(std::memory_order_acquire);  // pairs with workers
-    if (seen == workers) break;
-    if (Clock::now() > checked_in) return {};
-    (void)futex_wait(arena->ready, seen, checked_in);
-  }
-  arena->go.store(1, std::memory_order_release);  // pairs with await_go
-  futex_wake_all(arena->go);
+  if (!children.await_check_in()) return {};
+  const Deadline opened = Clock::now();
+  children.open();
   // relaxed: a count; nothing else is read through it.
   while (arena->running.load(std::memory_order_relaxed) < workers) {
-    if (Clock::now() > checked_in + kStartTimeout) return {};
+    if (Clock::now() > opened + kStartTimeout) return {};
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
   // relaxed (both stores): signals; the results come back through waitpid.
@@ -259,14 +203,7 @@ RunResult run_once(unsigned workers, const Shape& shape, const Pinning& pinning,
   arena->phase.store(kStop, std::memory_order_relaxed);
   const auto stop = steady_clock::now();
 
-  const Deadline give_up = deadline_after(kStopTimeout);
-  bool ok = true;
-  for (Process& child : children) {
-    const auto left = std::max(Clock::duration::zero(), give_up - Clock::now());
-    const auto code = child.join(left);
-    ok = ok && code && *code == 0;
-  }
-  if (!ok) return {};
+  if (!children.join_within(kStopTimeout).ok()) return {};
 
   RunResult result;
   result.seconds = std::chrono::duration<double>(stop - start).count();
@@ -285,19 +222,14 @@ RunResult run_once(unsigned workers, const Shape& shape, const Pinning& pinning,
 // ---------------------------------------------------------------------------
 // Rows.
 
+// A row's runs; figures acq_per_s, jain, share_min, share_max,
+// latency_ns_p50, latency_ns_p99 (the last five only from runs that have them).
 struct Series {
-  std::vector<double> seconds;
-  std::vector<double> acq_per_s;
-  std::vector<double> jain;
-  std::vector<double> share_min;
-  std::vector<double> share_max;
-  std::vector<double> p50;
-  std::vector<double> p99;
-  bool all_ok = true;
+  Repeats runs;
 
   void add(const RunResult& run) {
-    all_ok = all_ok && run.ok;
-    if (!run.ok || run.seconds <= 0) return;
+    if (!run.ok) return runs.fail();
+    if (run.seconds <= 0) return;
     double total = 0;
     double squares = 0;
     double low = 0;
@@ -309,19 +241,18 @@ struct Series {
       low = i == 0 ? x : std::min(low, x);
       high = std::max(high, x);
     }
-    seconds.push_back(run.seconds);
-    acq_per_s.push_back(total / run.seconds);
+    runs.add(run.seconds, {{"acq_per_s", total / run.seconds}});
     // A window nobody acquired in (every worker descheduled throughout, on
     // a loaded machine) has no shares: it counts for throughput only.
     if (total > 0) {
       const auto n = static_cast<double>(run.ops.size());
-      jain.push_back(total * total / (n * squares));
-      share_min.push_back(low / total);
-      share_max.push_back(high / total);
+      runs.note("jain", total * total / (n * squares));
+      runs.note("share_min", low / total);
+      runs.note("share_max", high / total);
     }
     if (!run.latency_ns.empty()) {
-      p50.push_back(percentile(run.latency_ns, 50));
-      p99.push_back(percentile(run.latency_ns, 99));
+      runs.note("latency_ns_p50", percentile(run.latency_ns, 50));
+      runs.note("latency_ns_p99", percentile(run.latency_ns, 99));
     }
   }
 };
@@ -345,20 +276,14 @@ Measurement make_row(const RowKey& key, const Series& series, const ContentionCo
                 {"duration_ms", static_cast<std::int64_t>(config.duration.count())},
                 {"sample_every", static_cast<std::int64_t>(config.sample_every)},
                 {"nproc", static_cast<std::int64_t>(nproc)}};
-  row.repeats = static_cast<unsigned>(series.seconds.size());
-  row.correct = series.all_ok && !series.seconds.empty();
-  if (series.seconds.empty()) return row;
-  row.seconds = summarize(series.seconds);
-  const Summary acq = summarize(series.acq_per_s);
+  series.runs.fill(row);
+  if (row.repeats == 0) return row;
+  const Summary acq = series.runs.figure("acq_per_s").summary();
   row.metrics = {{"acq_per_s", acq.median}, {"acq_per_s_min", acq.min}, {"acq_per_s_max", acq.max}};
-  if (!series.jain.empty()) {
-    row.metrics.emplace_back("jain", summarize(series.jain).median);
-    row.metrics.emplace_back("share_min", summarize(series.share_min).median);
-    row.metrics.emplace_back("share_max", summarize(series.share_max).median);
-  }
-  if (!series.p50.empty()) {
-    row.metrics.emplace_back("latency_ns_p50", summarize(series.p50).median);
-    row.metrics.emplace_back("latency_ns_p99", summarize(series.p99).median);
+  for (const char* metric :
+       {"jain", "share_min", "share_max", "latency_ns_p50", "latency_ns_p99"}) {
+    const Samples& samples = series.runs.figure(metric);
+    if (!samples.empty()) row.metrics.emplace_back(metric, samples.median());
   }
   row.metrics.emplace_back("work_step_ns", step_ns);
   return row;
@@ -390,7 +315,7 @@ void check(const ContentionConfig& config, const std::vector<unsigned>& workers)
 }  // namespace
 
 std::vector<unsigned> default_contention_workers() {
-  const unsigned most = std::min(2 * allowed_cpus(), kMaxContentionWorkers);
+  const unsigned most = std::min(2 * allowed_cpu_count(), kMaxContentionWorkers);
   std::vector<unsigned> workers;
   for (unsigned w = 1; w <= most; ++w) workers.push_back(w);
   return workers;
@@ -411,7 +336,7 @@ std::vector<Measurement> run_contention_experiment(
     variants.insert(variants.end(), config.locks.begin(), config.locks.end());
   }
 
-  const unsigned nproc = allowed_cpus();
+  const unsigned nproc = allowed_cpu_count();
   const double step_ns = work_step_ns();
   const Pinning pinning(config.pin);
   const auto outside_for = [&](unsigned w) {

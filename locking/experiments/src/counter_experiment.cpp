@@ -12,8 +12,6 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
-#include <memory>
-#include <new>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -21,16 +19,16 @@
 #include <vector>
 
 #include "mpkit/ipc/atomic_flag_counter.hpp"
-#include "mpkit/ipc/experiments/experiment_servers.hpp"
-#include "mpkit/ipc/experiments/start_gate.hpp"
 #include "mpkit/ipc/error.hpp"
+#include "mpkit/ipc/experiments/children.hpp"
+#include "mpkit/ipc/experiments/experiment_servers.hpp"
+#include "mpkit/ipc/experiments/repeats.hpp"
+#include "mpkit/ipc/experiments/shared_box.hpp"
 #include "mpkit/ipc/layout.hpp"
 #include "mpkit/ipc/remote/manager_flag_counter.hpp"
 #include "mpkit/ipc/mutex.hpp"
-#include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/raw_value_flag_counter.hpp"
 #include "mpkit/ipc/remote/redis_flag_counter.hpp"
-#include "mpkit/ipc/shared_memory.hpp"
 #include "mpkit/ipc/value_flag_counter.hpp"
 #include "mpkit/locking/file_lock.hpp"
 #include "mpkit/locking/lock.hpp"
@@ -51,17 +49,12 @@ constexpr auto kStartTimeout = std::chrono::seconds(10);
 constexpr auto kRunBudget = std::chrono::seconds(60);
 constexpr std::string_view kLockPrefix = "lock:";
 
-constexpr int kChildNoStart = 3;
-constexpr int kChildLockTimedOut = 4;
-constexpr int kChildIoError = 5;
-
 // ---------------------------------------------------------------------------
-// The start gate (detail::StartGate) lets the workers run at the same time;
-// parse errors are tallied beside it and read after the joins.
+// The start gate (ForkedChildren) lets the workers run at the same time;
+// parse errors are tallied in a mapping of their own and read after the joins.
 
 struct Start {
-  mpkit::detail::StartGate gate;
-  alignas(kCacheLineSize) std::atomic<std::uint64_t> parse_errors{0};
+  std::atomic<std::uint64_t> parse_errors{0};
 };
 static_assert(std::is_trivially_destructible_v<Start>, "vanishes with its mapping");
 
@@ -76,27 +69,18 @@ struct RunResult {
 // the last join, as in the book.
 template <class Body>
 RunResult run_workers(unsigned workers, std::uint64_t count, Body body) {
-  SharedMemory memory = SharedMemory::anonymous(sizeof(Start));
-  auto* start = new (memory.data()) Start{};
+  SharedBox<Start> start;
   const auto begin = steady_clock::now();
-  std::vector<Process> children;
-  children.reserve(workers);
+  ForkedChildren children(kStartTimeout);  // after `start`: reaped before it goes
   for (unsigned w = 0; w < workers; ++w) {
-    children.emplace_back([&, w]() -> int {
-      if (!start->gate.check_in_and_wait(kStartTimeout)) return kChildNoStart;
-      return body(w, *start);
-    });
+    children.spawn([&, w] { return body(w, *start); });
   }
-  if (!start->gate.await_children(workers, kStartTimeout)) return {};
-  start->gate.open();
-  const Deadline give_up =
-      deadline_after(kRunBudget + std::chrono::microseconds(100) * static_cast<std::int64_t>(
-                                                                        count * workers));
-  bool ok = true;
-  for (Process& child : children) {
-    const auto code = child.join(std::max(Clock::duration::zero(), give_up - Clock::now()));
-    ok = ok && code && *code == 0;
-  }
+  if (!children.start()) return {};
+  const bool ok =
+      children
+          .join_within(kRunBudget + std::chrono::microseconds(100) *
+                                        static_cast<std::int64_t>(count * workers))
+          .ok();
   return {ok, std::chrono::duration<double>(steady_clock::now() - begin).count(),
           start->parse_errors.load()};
 }
@@ -175,23 +159,6 @@ class CounterFile {
   std::string path_;
 };
 
-// An object of type T constructed in a fresh anonymous mapping before the
-// fork, destroyed by the parent (T's destructor removes a file lock's file).
-template <class T>
-class SharedSlot {
- public:
-  SharedSlot() : memory_(SharedMemory::anonymous(sizeof(T))), object_(new (memory_.data()) T()) {}
-  SharedSlot(const SharedSlot&) = delete;
-  SharedSlot& operator=(const SharedSlot&) = delete;
-  ~SharedSlot() { std::destroy_at(object_); }
-  T& operator*() const noexcept { return *object_; }
-  T* operator->() const noexcept { return object_; }
-
- private:
-  SharedMemory memory_;
-  T* object_;
-};
-
 // A bounded acquire with a deadline refreshed every kDeadlineEvery calls.
 template <Lock L>
 class BoundedLocker {
@@ -226,21 +193,21 @@ struct Sample {
 Sample file_run(unsigned workers, std::uint64_t count, bool locked, bool whole_loop) {
   CounterFile file;
   // flock(2) on a lock file of its own (FlockLock makes and removes it).
-  std::optional<SharedSlot<FlockLock>> lock;
+  std::optional<SharedBox<FlockLock>> lock;
   if (locked) lock.emplace();
   Sample sample;
-  sample.run = run_workers(workers, count, [&](unsigned, Start& start) -> int {
+  sample.run = run_workers(workers, count, [&](unsigned, Start& start) {
     std::optional<BoundedLocker<FlockLock>> locker;
     if (lock) locker.emplace(**lock);
-    if (whole_loop && !locker->lock()) return kChildLockTimedOut;
+    if (whole_loop && !locker->lock()) return ChildExit::kStalled;
     for (std::uint64_t i = 0; i < count; ++i) {
-      if (locker && !whole_loop && !locker->lock()) return kChildLockTimedOut;
+      if (locker && !whole_loop && !locker->lock()) return ChildExit::kStalled;
       const bool ok = file.increment(start.parse_errors);
       if (locker && !whole_loop) locker->unlock();
-      if (!ok) return kChildIoError;
+      if (!ok) return ChildExit::kIoError;
     }
     if (whole_loop) locker->unlock();
-    return 0;
+    return ChildExit::kOk;
   });
   sample.final = file.read_value().value_or(-1);
   return sample;
@@ -250,9 +217,9 @@ Sample file_run(unsigned workers, std::uint64_t count, bool locked, bool whole_l
 template <class C>
 Sample counter_run(C counter, unsigned workers, std::uint64_t count) {
   Sample sample;
-  sample.run = run_workers(workers, count, [&](unsigned, Start&) -> int {
+  sample.run = run_workers(workers, count, [&](unsigned, Start&) {
     for (std::uint64_t i = 0; i < count; ++i) (void)counter.increment();
-    return 0;
+    return ChildExit::kOk;
   });
   sample.final = counter.get();
   return sample;
@@ -261,17 +228,17 @@ Sample counter_run(C counter, unsigned workers, std::uint64_t count) {
 // RawValueCounter + a separate mpkit::Mutex (mp.RawValue + mp.Lock).
 Sample rawvalue_lock_run(unsigned workers, std::uint64_t count) {
   RawValueCounter counter = RawValueCounter::create();
-  SharedSlot<Mutex> mutex;
+  SharedBox<Mutex> mutex;
   Sample sample;
-  sample.run = run_workers(workers, count, [&](unsigned, Start&) -> int {
+  sample.run = run_workers(workers, count, [&](unsigned, Start&) {
     Deadline deadline{};
     for (std::uint64_t i = 0; i < count; ++i) {
       if (i % kDeadlineEvery == 0) deadline = deadline_after(kLockTimeout);
-      if (mutex->acquire(deadline) != LockStatus::kAcquired) return kChildLockTimedOut;
+      if (mutex->acquire(deadline) != LockStatus::kAcquired) return ChildExit::kStalled;
       (void)counter.increment();
       mutex->unlock();
     }
-    return 0;
+    return ChildExit::kOk;
   });
   sample.final = counter.get();
   return sample;
@@ -279,19 +246,19 @@ Sample rawvalue_lock_run(unsigned workers, std::uint64_t count) {
 
 template <Lock L>
 Sample lock_run(unsigned workers, std::uint64_t count) {
-  SharedSlot<LockedValue<L>> guarded;
+  SharedBox<LockedValue<L>> guarded;
   Sample sample;
-  sample.run = run_workers(workers, count, [&](unsigned, Start&) -> int {
+  sample.run = run_workers(workers, count, [&](unsigned, Start&) {
     BoundedLocker<L> locker(guarded->lock);
     for (std::uint64_t i = 0; i < count; ++i) {
-      if (!locker.lock()) return kChildLockTimedOut;
+      if (!locker.lock()) return ChildExit::kStalled;
       // volatile: one load and one store per increment, as a real critical
       // section would do, not a sum the compiler hoists out of the loop.
       auto& cell = static_cast<volatile std::int64_t&>(guarded->value);
       cell = cell + 1;
       locker.unlock();
     }
-    return 0;
+    return ChildExit::kOk;
   });
   sample.final = guarded->value;
   return sample;
@@ -335,12 +302,8 @@ Sample run_variant(std::string_view variant, const CounterConfig& config, std::u
 struct Cell {
   std::string variant;
   std::uint64_t count = 0;  // per worker, after any scaling
-  std::vector<double> seconds;
-  std::vector<double> finals;
-  std::vector<double> lost;
-  std::vector<double> parse_errors;
-  bool all_ok = true;
-  bool all_exact = true;
+  Repeats runs;             // the runs that completed (lost updates or not), and their figures
+  bool all_exact = true;    // no completed run lost an update
 };
 
 }  // namespace
@@ -385,7 +348,7 @@ std::vector<Measurement> run_counter_experiment(
   std::vector<Cell> cells;
   for (const std::string& name : config.variants.empty() ? counter_variants() : config.variants) {
     if (std::none_of(cells.begin(), cells.end(), [&](const Cell& c) { return c.variant == name; })) {
-      cells.push_back(Cell{name, config.count, {}, {}, {}, {}, true, true});
+      cells.push_back(Cell{name, config.count, {}, true});
     }
   }
 
@@ -393,16 +356,15 @@ std::vector<Measurement> run_counter_experiment(
     try {
       const Sample sample = run_variant(cell.variant, config, cell.count, servers);
       const auto expected = static_cast<std::int64_t>(cell.count * config.workers);
-      cell.all_ok = cell.all_ok && sample.run.ok;
-      if (!sample.run.ok) return;
-      cell.seconds.push_back(sample.run.seconds);
-      cell.finals.push_back(static_cast<double>(sample.final));
-      cell.lost.push_back(static_cast<double>(std::max<std::int64_t>(0, expected - sample.final)));
-      cell.parse_errors.push_back(static_cast<double>(sample.run.parse_errors));
+      if (!sample.run.ok) return cell.runs.fail();
+      const std::int64_t lost = std::max<std::int64_t>(0, expected - sample.final);
+      cell.runs.add(sample.run.seconds, {{"final", static_cast<double>(sample.final)},
+                                         {"lost_updates", static_cast<double>(lost)},
+                                         {"parse_errors", static_cast<double>(sample.run.parse_errors)}});
       cell.all_exact = cell.all_exact && sample.final == expected;
     } catch (const std::exception& error) {
       // A variant that cannot run here (no redis-server) fails its own row.
-      cell.all_ok = false;
+      cell.runs.fail();
       if (progress) progress(cell.variant + " failed: " + error.what());
     }
   };
@@ -422,14 +384,14 @@ std::vector<Measurement> run_counter_experiment(
   // cap, or the time budget (a loaded machine may never overlap the workers).
   for (Cell& cell : cells) {
     const auto nothing_lost_typically = [](const Cell& c) {
-      return c.lost.empty() || summarize(c.lost).median == 0;
+      return c.runs.figure("lost_updates").median_or(0) == 0;
     };
     const auto within_budget = [](const Cell& c) {
-      return c.seconds.empty() || summarize(c.seconds).median < kAutoScaleSeconds;
+      return c.runs.seconds().median_or(0.0) < kAutoScaleSeconds;
     };
-    while (config.auto_scale && loses_updates(cell.variant) && cell.all_ok &&
+    while (config.auto_scale && loses_updates(cell.variant) && cell.runs.all_right() &&
            nothing_lost_typically(cell) && cell.count < kMaxAutoScaleCount && within_budget(cell)) {
-      cell = Cell{cell.variant, std::min(cell.count * 10, kMaxAutoScaleCount), {}, {}, {}, {}, true, true};
+      cell = Cell{cell.variant, std::min(cell.count * 10, kMaxAutoScaleCount), {}, true};
       for (unsigned repeat = 0; repeat < config.repeats; ++repeat) {
         if (progress) progress(cell.variant + ": nothing lost, again at count " + std::to_string(cell.count));
         run_cell(cell);
@@ -448,14 +410,14 @@ std::vector<Measurement> run_counter_experiment(
                   {"requested_count", static_cast<std::int64_t>(config.count)},
                   {"expected", expected}};
     if (cell.variant == "file-lock") row.params.emplace_back("lock_scope", config.lock_scope);
-    row.repeats = static_cast<unsigned>(cell.seconds.size());
-    row.correct = cell.all_ok && cell.all_exact && row.repeats > 0;
+    cell.runs.fill(row);
+    row.correct = row.correct && cell.all_exact;
     if (row.repeats > 0) {
-      row.seconds = summarize(cell.seconds);
-      row.metrics = {{"final", summarize(cell.finals).median},
-                     {"lost_updates", summarize(cell.lost).median},
-                     {"lost_updates_max", summarize(cell.lost).max},
-                     {"parse_errors", summarize(cell.parse_errors).median},
+      const Samples& lost = cell.runs.figure("lost_updates");
+      row.metrics = {{"final", cell.runs.figure("final").median()},
+                     {"lost_updates", lost.median()},
+                     {"lost_updates_max", lost.max()},
+                     {"parse_errors", cell.runs.figure("parse_errors").median()},
                      {"increments_per_s", static_cast<double>(expected) / row.seconds.median}};
     }
     rows.push_back(std::move(row));

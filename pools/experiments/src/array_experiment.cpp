@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "mpkit/ipc/error.hpp"
+#include "mpkit/ipc/experiments/repeats.hpp"
 #include "mpkit/pools/pool.hpp"
 #include "mpkit/shared_arrays/mapping_memory.hpp"
 #include "mpkit/shared_arrays/experiments/pid_fill.hpp"
@@ -115,18 +116,17 @@ std::optional<double> timed_map(ProcessPool& pool, Task task, const std::vector<
 
 // Samples of one row across the repeats.
 struct Series {
-  std::vector<double> seconds;
-  bool all_ok = true;
-  void add(bool ok, double s) {
-    all_ok = all_ok && ok;
-    if (ok) seconds.push_back(s);
-  }
+  Repeats runs;
+  void add(bool ok, double s) { add_checked(ok, true, s); }
   // A run that completed but produced a wrong answer: timed, and marked.
   void add_checked(bool completed, bool right, double s) {
-    all_ok = all_ok && completed && right;
-    if (completed) seconds.push_back(s);
+    if (completed) {
+      runs.add(s, right);
+    } else {
+      runs.fail();
+    }
   }
-  [[nodiscard]] double median() const { return seconds.empty() ? 0.0 : summarize(seconds).median; }
+  [[nodiscard]] double median() const { return runs.seconds().median_or(0.0); }
 };
 
 Measurement base_row(std::string variant, unsigned workers, const Series& series,
@@ -138,9 +138,7 @@ Measurement base_row(std::string variant, unsigned workers, const Series& series
   row.params = {{"rows", static_cast<std::int64_t>(config.rows)},
                 {"cols", static_cast<std::int64_t>(config.cols)},
                 {"bytes", static_cast<std::int64_t>(config.rows * config.cols * sizeof(double))}};
-  row.repeats = static_cast<unsigned>(series.seconds.size());
-  if (!series.seconds.empty()) row.seconds = summarize(series.seconds);
-  row.correct = series.all_ok && !series.seconds.empty();
+  series.runs.fill(row);
   return row;
 }
 
@@ -358,7 +356,7 @@ std::vector<Measurement> run_array_experiment(
     row.metrics = {{"values_per_s", rate},
                    {"speedup_vs_serial", serial_rate > 0 ? rate / serial_rate : 0},
                    {"repeated_rows", static_cast<double>(repeated)}};
-    row.correct = series.all_ok && !series.seconds.empty() && repeated == 0;
+    row.correct = series.runs.correct() && repeated == 0;
     return row;
   };
   rows.push_back(parallel_row("random-parallel", parallel_series, parallel_repeats_seen, true));

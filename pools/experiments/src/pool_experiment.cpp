@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "mpkit/ipc/experiments/repeats.hpp"
 #include "mpkit/pools/pool.hpp"
 
 namespace mpkit {
@@ -46,7 +47,7 @@ std::size_t count_true(const std::vector<bool>& flags) {
 struct Candidates {
   std::vector<std::uint64_t> numbers;
   std::size_t primes = 0;  // the serial answer
-  std::vector<double> serial_seconds;
+  Samples serial_seconds;
 };
 
 template <class Pool>
@@ -62,17 +63,17 @@ Measurement overhead_row(const PoolExperimentConfig& config, const char* variant
                 {"inputs", static_cast<std::int64_t>(inputs)},
                 {"chunksize", chunksize_one ? std::string("1") : std::string("default")}};
   row.correct = true;
-  std::vector<double> runs;
+  Samples runs;
   Pool pool(with_workers(config.overhead_workers));
   (void)pool.map(&noop, std::vector<int>{1, 2}, 1);  // the workers are up
   for (unsigned r = 0; r < config.repeats; ++r) {
     const auto start = Clock::now();
     const std::vector<int> out = chunksize_one ? pool.map(&noop, in, 1) : pool.map(&noop, in);
-    runs.push_back(seconds_since(start));
+    runs.add(seconds_since(start));
     row.correct = row.correct && out == in;
   }
   row.repeats = config.repeats;
-  row.seconds = summarize(runs);
+  row.seconds = runs.summary();
   row.metrics = {{"tasks_per_s", static_cast<double>(inputs) / row.seconds.median}};
   return row;
 }
@@ -90,7 +91,7 @@ Measurement prime_row(const PoolExperimentConfig& config, const Candidates& cand
                 {"shuffled", config.shuffle}};
   if (chunks_param > 0) row.params.emplace_back("chunks", chunks_param);
   row.correct = true;
-  std::vector<double> runs;
+  Samples runs;
   ProcessPool pool(with_workers(workers));
   (void)pool.map(&noop, std::vector<int>{1, 2}, 1);
   std::size_t primes = 0;
@@ -98,13 +99,13 @@ Measurement prime_row(const PoolExperimentConfig& config, const Candidates& cand
     const auto start = Clock::now();
     const auto flags = chunksize == 0 ? pool.map(&pool_experiment_is_prime, candidates.numbers)
                                       : pool.map(&pool_experiment_is_prime, candidates.numbers, chunksize);
-    runs.push_back(seconds_since(start));
+    runs.add(seconds_since(start));
     primes = count_true(flags);
     row.correct = row.correct && primes == candidates.primes;
   }
   row.repeats = config.repeats;
-  row.seconds = summarize(runs);
-  const double speedup = summarize(candidates.serial_seconds).median / row.seconds.median;
+  row.seconds = runs.summary();
+  const double speedup = candidates.serial_seconds.median() / row.seconds.median;
   const std::size_t n = candidates.numbers.size();
   const std::size_t size = chunksize == 0 ? (n + 4 * workers - 1) / (4 * workers) : chunksize;
   row.metrics = {{"speedup", speedup},
@@ -121,17 +122,17 @@ Measurement startup_row(const PoolExperimentConfig& config, const char* variant)
   row.variant = variant;
   row.workers = 2;
   row.params = {{"part", std::string("startup")}};
-  std::vector<double> runs;
+  Samples runs;
   row.correct = true;
   for (unsigned r = 0; r < config.startup_runs; ++r) {
     const auto start = Clock::now();
     Pool pool(with_workers(2));
     pool.close();
     row.correct = pool.join(std::chrono::seconds(10)) && row.correct;
-    runs.push_back(seconds_since(start));
+    runs.add(seconds_since(start));
   }
   row.repeats = config.startup_runs;
-  row.seconds = summarize(runs);
+  row.seconds = runs.summary();
   row.metrics = {{"start_join_us_p50", row.seconds.median * 1e6}};
   return row;
 }
@@ -212,7 +213,7 @@ std::vector<Measurement> run_pool_experiment(const PoolExperimentConfig& config,
       const auto start = Clock::now();
       std::size_t primes = 0;
       for (std::uint64_t n : candidates.numbers) primes += pool_experiment_is_prime(n) ? 1 : 0;
-      candidates.serial_seconds.push_back(seconds_since(start));
+      candidates.serial_seconds.add(seconds_since(start));
       candidates.primes = primes;
     }
   }
@@ -228,7 +229,7 @@ std::vector<Measurement> run_pool_experiment(const PoolExperimentConfig& config,
                      {"chunksize", std::string("none")},
                      {"shuffled", config.shuffle}};
     serial.repeats = config.repeats;
-    serial.seconds = summarize(candidates.serial_seconds);
+    serial.seconds = candidates.serial_seconds.summary();
     serial.metrics = {{"speedup", 1.0}, {"efficiency", 1.0}, {"primes", static_cast<double>(candidates.primes)}};
     serial.correct = true;
     rows.push_back(serial);

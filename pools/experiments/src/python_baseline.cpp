@@ -1,23 +1,13 @@
 #include "mpkit/pools/experiments/python_baseline.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <chrono>
-#include <cstring>
 #include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "mpkit/ipc/error.hpp"
-
-extern char** environ;
+#include "mpkit/ipc/experiments/program.hpp"
+#include "mpkit/ipc/experiments/repeats.hpp"
 
 namespace mpkit {
 namespace {
@@ -50,60 +40,12 @@ struct Output {
 
 // Runs python3 with the script, collecting stdout, within `timeout`.
 Output run_python(const PythonBaselineConfig& config) {
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return {{}, "pipe2: " + std::string(std::strerror(errno))};
-  posix_spawn_file_actions_t files;
-  posix_spawn_file_actions_init(&files);
-  posix_spawn_file_actions_adddup2(&files, pipe_fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addopen(&files, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-  std::vector<std::string> args = {"python3",
-                                   "-c",
-                                   kScript,
-                                   std::to_string(config.workers),
-                                   std::to_string(config.chunk1_inputs),
-                                   std::to_string(config.default_inputs),
-                                   std::to_string(config.repeats),
-                                   std::to_string(config.startup_runs)};
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = ::posix_spawnp(&pid, "python3", &files, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&files);
-  ::close(pipe_fds[1]);
-  if (rc != 0) {
-    ::close(pipe_fds[0]);
-    return {{}, "python3 could not be started: " + std::string(std::strerror(rc))};
-  }
-  Output out;
-  const auto give_up = std::chrono::steady_clock::now() + config.timeout;
-  char buffer[4096];
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        give_up - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      ::kill(pid, SIGKILL);
-      out.error = "python3 did not finish within " + std::to_string(config.timeout.count()) + " s";
-      break;
-    }
-    pollfd fd{pipe_fds[0], POLLIN, 0};
-    const int ready = ::poll(&fd, 1, static_cast<int>(left.count()));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) continue;  // the deadline check above ends it
-    const ssize_t got = ::read(pipe_fds[0], buffer, sizeof buffer);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;  // end of file: python3 closed its stdout
-    out.text.append(buffer, static_cast<std::size_t>(got));
-  }
-  ::close(pipe_fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (out.error.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-    out.error = WIFEXITED(status) ? "python3 exited with status " + std::to_string(WEXITSTATUS(status))
-                                  : "python3 was killed by signal " + std::to_string(WTERMSIG(status));
-  }
-  return out;
+  const ProgramResult result = run_program(
+      {"python3", "-c", kScript, std::to_string(config.workers),
+       std::to_string(config.chunk1_inputs), std::to_string(config.default_inputs),
+       std::to_string(config.repeats), std::to_string(config.startup_runs)},
+      "", config.timeout);
+  return {result.out, result.describe("python3", config.timeout)};
 }
 
 Measurement base_row(const std::string& part) {
@@ -126,7 +68,7 @@ PythonBaseline run_python_pool_baseline(const PythonBaselineConfig& config) {
     throw_invalid_argument("PythonBaselineConfig: startup_runs must be >= 1 (got 0)");
   }
   const Output out = run_python(config);
-  std::map<std::string, std::vector<double>> runs;
+  std::map<std::string, Samples> runs;
   bool all_complete = true;
   PythonBaseline result;
   std::istringstream lines(out.text);
@@ -140,16 +82,16 @@ PythonBaseline run_python_pool_baseline(const PythonBaselineConfig& config) {
     double seconds = 0;
     std::string complete;
     if (!(lines >> seconds >> complete)) break;
-    runs[name].push_back(seconds);
+    runs[name].add(seconds);
     all_complete = all_complete && complete == "True";
   }
   result.error = out.error;
 
   const auto finish = [&](Measurement row, const std::string& key, unsigned expected_runs) {
-    const std::vector<double>& samples = runs[key];
+    const Samples& samples = runs[key];
     row.repeats = static_cast<unsigned>(samples.size());
     row.correct = out.error.empty() && all_complete && row.repeats == expected_runs;
-    if (!samples.empty()) row.seconds = summarize(samples);
+    if (!samples.empty()) row.seconds = samples.summary();
     return row;
   };
   Measurement chunk1 = base_row("overhead");

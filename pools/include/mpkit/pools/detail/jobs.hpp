@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -25,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "mpkit/ipc/detail/clock.hpp"
 #include "mpkit/pools/codec.hpp"
 #include "mpkit/pools/detail/pool_core.hpp"
 #include "mpkit/pools/errors.hpp"
@@ -104,10 +104,7 @@ CallResultT<F, T, Star> call_once(F& f, const T& arg) {
 inline void stamp_now(std::atomic<std::uint64_t>* stamp) noexcept {
   if (stamp != nullptr) {
     // relaxed: a hint for the parent's timeout check
-    stamp->store(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                std::chrono::steady_clock::now().time_since_epoch())
-                                                .count()),
-                 std::memory_order_relaxed);
+    stamp->store(static_cast<std::uint64_t>(mpkit::detail::now_ns()), std::memory_order_relaxed);
   }
 }
 

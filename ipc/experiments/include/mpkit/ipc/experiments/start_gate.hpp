@@ -1,7 +1,8 @@
 #pragma once
 
-// StartGate: the start line of the forked-children experiments (transport,
-// counter). Lives in an anonymous shared mapping made before the fork.
+// StartGate: the start line of every experiment's forked children, used
+// through ForkedChildren (children.hpp). Lives in an anonymous shared mapping
+// made before the fork.
 //
 // Protocol: each child calls check_in_and_wait(): `ready` += 1 (release),
 // wake the parent, then sleep on `go` until it is 1. The parent calls

@@ -15,7 +15,9 @@
 //   <lock>, params mode = "contended": 2 processes share `lock_iterations`
 //                    increments of one counter under the lock, metric
 //                    ops_per_s (total); correct only if no update was lost.
-//   Locks: mpkit-mutex, pthread-pshared, pthread-robust, boost-interprocess.
+//   Locks: mpkit-mutex, pthread-pshared, pthread-robust, boost-interprocess:
+//                    locking/'s MpkitMutex, PthreadLock, RobustPthreadLock
+//                    and BoostIpcLock, the very types users link.
 //
 // Every repeat runs every variant once, round-robin, so the variants are
 // measured side by side under the same background load; each row reports the

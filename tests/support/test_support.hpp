@@ -1,8 +1,12 @@
 #pragma once
 
-// Helpers for the ipc synchronisation tests:
-// - Shared<T>: one T in an anonymous MAP_SHARED mapping, made before fork so
-//   that children see it (at the same address) and threads share it too;
+// Helpers every test binary shares (tests/support/, the interface target
+// mpkit_test_support):
+// - Shared<T>: one T in an anonymous MAP_SHARED mapping (the lab's
+//   SharedBox), made before fork so that children see it (at the same
+//   address) and threads share it too; T may have a destructor (a file lock
+//   removes its file), which only the creating process runs; kZeroFilled
+//   maps the bytes and constructs nothing;
 // - Child: a plain fork() whose child runs a callable returning its exit code
 //   and leaves with _exit, never returning into GoogleTest; joined with a
 //   time limit, killed and reaped on every path;
@@ -13,7 +17,8 @@
 // - eventually(): polls a condition with a time limit;
 // - asleep_in_futex(): whether a thread or process is blocked in futex(2),
 //   read from /proc/<tid>/syscall, so a test can act exactly when a waiter
-//   has parked (rather than sleeping "long enough" and hoping).
+//   has parked (rather than sleeping "long enough" and hoping);
+// - kSanitized: true under ASan or TSan, to scale stress tests down.
 //
 // Children speak only through shared memory and their exit status (ARCHITECTURE.md, style
 // habit 13). No helper starts a thread, so forking stays legal (ARCHITECTURE.md
@@ -21,7 +26,6 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -35,51 +39,36 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <new>
 #include <ostream>
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <type_traits>
 #include <utility>
+
+#include "mpkit/ipc/experiments/shared_box.hpp"
 
 namespace mpkit::test {
 
 using namespace std::chrono_literals;
 
-/// Tag: map the bytes but run no constructor (they stay all zero).
-struct ZeroFilled {};
-inline constexpr ZeroFilled kZeroFilled{};
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
 
-/// One T in its own anonymous MAP_SHARED mapping.
+/// One T in its own anonymous MAP_SHARED mapping; Shared<T>(kZeroFilled)
+/// runs no constructor (the bytes stay all zero).
 template <class T>
-class Shared {
-  static_assert(std::is_trivially_destructible_v<T>,
-                "what lives in shared memory must not need a destructor");
-
- public:
-  template <class... Args>
-  explicit Shared(Args&&... args) : Shared(kZeroFilled) {
-    new (bytes_) T(std::forward<Args>(args)...);
-  }
-  explicit Shared(ZeroFilled) {
-    void* p = ::mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::runtime_error(std::string("mmap: ") + std::strerror(errno));
-    bytes_ = p;
-  }
-  Shared(const Shared&) = delete;
-  Shared& operator=(const Shared&) = delete;
-  Shared(Shared&&) = delete;
-  Shared& operator=(Shared&&) = delete;
-  ~Shared() { ::munmap(bytes_, sizeof(T)); }
-
-  T* get() const noexcept { return static_cast<T*>(bytes_); }
-  T* operator->() const noexcept { return get(); }
-  T& operator*() const noexcept { return *get(); }
-
- private:
-  void* bytes_ = nullptr;
-};
+using Shared = SharedBox<T>;
+using mpkit::kZeroFilled;
+using mpkit::ZeroFilled;
 
 /// How a child ended, printable in GoogleTest messages.
 struct ExitStatus {
