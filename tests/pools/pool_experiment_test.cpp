@@ -63,6 +63,49 @@ TEST(PoolExperiment, SmallRunGivesOneCorrectRowPerConfiguration) {
   }
 }
 
+// The submit and ceiling parts, and what the sweep takes from them: every
+// row correct, the figures present and in range (never their size).
+TEST(PoolExperiment, SubmitAndCeilingPartsAndTheSweepAgainstTheCeiling) {
+  mpkit::PoolExperimentConfig config;
+  config.repeats = 1;
+  config.parts = {"submit", "ceiling", "sweep"};
+  config.range_begin = 1'000'000;
+  config.range_end = 1'002'000;
+  config.sweep_workers = {1};
+  const auto rows = mpkit::run_pool_experiment(config);
+  std::map<std::string, int> per_part;
+  for (const mpkit::Measurement& row : rows) {
+    SCOPED_TRACE(part_of(row) + " " + row.variant + " " + std::to_string(row.workers));
+    EXPECT_TRUE(row.correct);
+    ++per_part[part_of(row)];
+    if (part_of(row) == "submit") {
+      const bool spread = mpkit::find_metric(row, "ratio_to_ideal").has_value();
+      const bool trips = mpkit::find_metric(row, "rtt_us_p50").has_value();
+      EXPECT_NE(spread, trips) << "one mode per row";
+      if (spread) {
+        EXPECT_GT(*mpkit::find_metric(row, "ratio_to_ideal"), 0.0);
+      }
+      if (trips) {
+        EXPECT_LE(*mpkit::find_metric(row, "rtt_us_p50"), *mpkit::find_metric(row, "rtt_us_p99"));
+      }
+    }
+    if (part_of(row) == "ceiling") {
+      EXPECT_EQ(row.variant, "ceiling");
+      EXPECT_TRUE(mpkit::find_metric(row, "speedup").has_value());
+    }
+    if (part_of(row) == "sweep" && row.variant == "process") {
+      EXPECT_TRUE(mpkit::find_metric(row, "of_ceiling").has_value()) << "1 worker has a ceiling row";
+      const auto pct = mpkit::find_metric(row, "parent_cpu_pct");
+      ASSERT_TRUE(pct.has_value());
+      EXPECT_GE(*pct, 0.0);
+      EXPECT_LE(*pct, 100.0) << "one thread's CPU time cannot exceed the wall time";
+    }
+  }
+  EXPECT_EQ(per_part["submit"], 4) << "two modes for each pool kind";
+  EXPECT_GE(per_part["ceiling"], 1);
+  EXPECT_EQ(per_part["sweep"], 2) << "serial and 1 worker";
+}
+
 TEST(PoolExperiment, BadConfigurationNamesTheField) {
   auto expect_invalid = [](mpkit::PoolExperimentConfig config, const std::string& word) {
     try {

@@ -2,6 +2,8 @@
 
 #include "mpkit/pools/experiments/pool_experiment.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -11,9 +13,11 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "mpkit/ipc/experiments/repeats.hpp"
+#include "mpkit/ipc/experiments/parallel_ceiling.hpp"
 #include "mpkit/pools/pool.hpp"
 
 namespace mpkit {
@@ -22,7 +26,29 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::array<std::string_view, 5> kParts = {"startup", "overhead", "sweep", "chunksize", "chunks"};
+constexpr std::array<std::string_view, 7> kParts = {"startup", "overhead", "submit", "ceiling",
+                                                    "sweep",   "chunksize", "chunks"};
+
+// The submit part: the apply_async loop of a new user -- kSubmits tasks that
+// sleep kSubmitSleep each, on kSubmitWorkers workers; ideal time
+// kSubmits x kSubmitSleep / kSubmitWorkers.
+constexpr int kSubmits = 80;
+constexpr auto kSubmitSleep = std::chrono::milliseconds(5);
+constexpr unsigned kSubmitWorkers = 4;
+constexpr int kRoundTrips = 2000;  // submit(noop).get() round trips per repeat
+
+// CPU time of the calling thread (the one driving the pool), in seconds.
+double thread_cpu_seconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_THREAD, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+int sleep_task(int x) {
+  std::this_thread::sleep_for(kSubmitSleep);
+  return x;
+}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -92,14 +118,17 @@ Measurement prime_row(const PoolExperimentConfig& config, const Candidates& cand
   if (chunks_param > 0) row.params.emplace_back("chunks", chunks_param);
   row.correct = true;
   Samples runs;
+  Samples parent_cpu;
   ProcessPool pool(with_workers(workers));
   (void)pool.map(&noop, std::vector<int>{1, 2}, 1);
   std::size_t primes = 0;
   for (unsigned r = 0; r < config.repeats; ++r) {
+    const double cpu_before = thread_cpu_seconds();
     const auto start = Clock::now();
     const auto flags = chunksize == 0 ? pool.map(&pool_experiment_is_prime, candidates.numbers)
                                       : pool.map(&pool_experiment_is_prime, candidates.numbers, chunksize);
     runs.add(seconds_since(start));
+    parent_cpu.add(thread_cpu_seconds() - cpu_before);
     primes = count_true(flags);
     row.correct = row.correct && primes == candidates.primes;
   }
@@ -111,8 +140,74 @@ Measurement prime_row(const PoolExperimentConfig& config, const Candidates& cand
   row.metrics = {{"speedup", speedup},
                  {"efficiency", speedup / workers},
                  {"primes", static_cast<double>(primes)},
-                 {"chunks", static_cast<double>((n + size - 1) / size)}};
+                 {"chunks", static_cast<double>((n + size - 1) / size)},
+                 {"parent_cpu_s", parent_cpu.median()},
+                 {"parent_cpu_pct", 100.0 * parent_cpu.median() / row.seconds.median}};
   return row;
+}
+
+// The submit part's two rows: kSubmits sleeping tasks submitted one by one
+// (seconds from the first submit to the last get; ratio_to_ideal, and
+// workers_used: how many workers ran at least one), and submit(noop).get()
+// round trips (rtt_us_p50 / p99).
+template <class Pool>
+std::vector<Measurement> submit_rows(const PoolExperimentConfig& config, const char* variant) {
+  Measurement spread;
+  spread.experiment = "pool";
+  spread.variant = variant;
+  spread.workers = kSubmitWorkers;
+  spread.params = {{"part", std::string("submit")},
+                   {"mode", std::string("sleeping-submits")},
+                   {"submits", static_cast<std::int64_t>(kSubmits)},
+                   {"sleep_ms", static_cast<std::int64_t>(kSubmitSleep.count())}};
+  spread.correct = true;
+  Samples runs;
+  Samples used;
+  {
+    Pool pool(with_workers(kSubmitWorkers));
+    (void)pool.map(&noop, std::vector<int>{1, 2, 3, 4}, 1);
+    for (unsigned r = 0; r < config.repeats; ++r) {
+      const auto start = Clock::now();
+      std::vector<AsyncResult<int>> pending;
+      for (int i = 0; i < kSubmits; ++i) pending.push_back(pool.submit(&sleep_task, i));
+      for (int i = 0; i < kSubmits; ++i) {
+        spread.correct = spread.correct && pending[static_cast<std::size_t>(i)].get(std::chrono::seconds(60)) == i;
+      }
+      runs.add(seconds_since(start));
+    }
+  }
+  const double ideal = std::chrono::duration<double>(kSubmitSleep).count() * kSubmits / kSubmitWorkers;
+  spread.repeats = config.repeats;
+  spread.seconds = runs.summary();
+  spread.metrics = {{"ideal_s", ideal}, {"ratio_to_ideal", spread.seconds.median / ideal}};
+
+  Measurement trips;
+  trips.experiment = "pool";
+  trips.variant = variant;
+  trips.workers = 2;
+  trips.params = {{"part", std::string("submit")},
+                  {"mode", std::string("round-trip")},
+                  {"round_trips", static_cast<std::int64_t>(kRoundTrips)}};
+  trips.correct = true;
+  Samples seconds;
+  Samples rtt_us;
+  {
+    Pool pool(with_workers(2));
+    (void)pool.submit(&noop, 1).get();
+    for (unsigned r = 0; r < config.repeats; ++r) {
+      const auto start = Clock::now();
+      for (int i = 0; i < kRoundTrips; ++i) {
+        const auto one = Clock::now();
+        trips.correct = trips.correct && pool.submit(&noop, i).get() == i;
+        rtt_us.add(std::chrono::duration<double, std::micro>(Clock::now() - one).count());
+      }
+      seconds.add(seconds_since(start));
+    }
+  }
+  trips.repeats = config.repeats;
+  trips.seconds = seconds.summary();
+  trips.metrics = {{"rtt_us_p50", rtt_us.percentile(50)}, {"rtt_us_p99", rtt_us.percentile(99)}};
+  return {spread, trips};
 }
 
 template <class Pool>
@@ -202,7 +297,14 @@ std::vector<Measurement> run_pool_experiment(const PoolExperimentConfig& config,
     }
   }
 
-  const bool primes_needed = wants(config, "sweep") || wants(config, "chunksize") || wants(config, "chunks");
+  if (wants(config, "submit")) {
+    say("submit: 80 sleeping tasks one by one, and submit().get() round trips");
+    for (Measurement& row : submit_rows<ProcessPool>(config, "process")) rows.push_back(std::move(row));
+    for (Measurement& row : submit_rows<ThreadPool>(config, "thread")) rows.push_back(std::move(row));
+  }
+
+  const bool primes_needed = wants(config, "ceiling") || wants(config, "sweep") ||
+                             wants(config, "chunksize") || wants(config, "chunks");
   Candidates candidates;
   if (primes_needed) {
     candidates.numbers.resize(static_cast<std::size_t>(config.range_end - config.range_begin));
@@ -217,6 +319,33 @@ std::vector<Measurement> run_pool_experiment(const PoolExperimentConfig& config,
       candidates.primes = primes;
     }
   }
+
+  // The machine's own ceiling, measured here, between the serial runs and
+  // the pool's: N processes each doing the serial job, no pool, no IPC.
+  std::vector<Measurement> ceiling;
+  if (wants(config, "ceiling")) {
+    CeilingConfig ceiling_config;
+    ceiling_config.experiment = "pool";
+    ceiling_config.repeats = config.repeats;
+    ceiling_config.work = [&candidates] {
+      std::size_t primes = 0;
+      for (std::uint64_t n : candidates.numbers) primes += pool_experiment_is_prime(n) ? 1 : 0;
+      return primes == candidates.primes;
+    };
+    ceiling = measure_parallel_ceiling(ceiling_config, [&](std::string_view step) { say(std::string(step)); });
+    for (Measurement& row : ceiling) row.params.emplace_back("part", std::string("ceiling"));
+    rows.insert(rows.end(), ceiling.begin(), ceiling.end());
+  }
+  // A pool row's speedup as a fraction of the ceiling's at the same count.
+  const auto against_ceiling = [&ceiling](Measurement& row) {
+    const std::optional<double> speedup = find_metric(row, "speedup");
+    for (const Measurement& c : ceiling) {
+      const std::optional<double> top = find_metric(c, "speedup");
+      if (c.workers == row.workers && speedup && top && *top > 0) {
+        row.metrics.emplace_back("of_ceiling", *speedup / *top);
+      }
+    }
+  };
 
   if (wants(config, "sweep")) {
     Measurement serial;
@@ -240,6 +369,7 @@ std::vector<Measurement> run_pool_experiment(const PoolExperimentConfig& config,
     for (unsigned w : sweep) {
       say("sweep: " + std::to_string(w) + " workers");
       rows.push_back(prime_row(config, candidates, w, 0, "sweep", 0));
+      against_ceiling(rows.back());
     }
   }
 
@@ -247,6 +377,7 @@ std::vector<Measurement> run_pool_experiment(const PoolExperimentConfig& config,
     for (std::uint64_t chunksize : config.chunksizes) {
       say("chunksize: " + (chunksize == 0 ? std::string("default") : std::to_string(chunksize)));
       rows.push_back(prime_row(config, candidates, cores, chunksize, "chunksize", 0));
+      against_ceiling(rows.back());
     }
   }
 

@@ -15,12 +15,24 @@
 //              items, chunksize 1 and the default, 2 workers; variant
 //              "process" / "thread"; metric tasks_per_s (items / median
 //              seconds). The pool is built before the clock starts.
+//   submit     kSubmits = 80 tasks that sleep 5 ms, submitted one by one on
+//              4 workers (mode sleeping-submits: seconds from the first
+//              submit to the last get, metrics ideal_s and ratio_to_ideal),
+//              and 2000 submit(noop).get() round trips on 2 workers (mode
+//              round-trip: rtt_us_p50, rtt_us_p99); variant process / thread.
+//   ceiling    the machine's parallel ceiling (mpkit/ipc/experiments/
+//              parallel_ceiling.hpp): N = 1 .. cores processes each doing
+//              the serial job below, no pool; variant "ceiling", metric
+//              speedup. Sweep and chunksize rows then carry of_ceiling =
+//              their speedup / the ceiling's at the same count.
 //   sweep      trial division (odd divisors up to isqrt(n), evens rejected
 //              first) over [range_begin, range_end) (range B by default):
 //              a "serial" row, then a ProcessPool of w workers for w in
 //              `sweep_workers` (default 1 .. 2 x cores, the oversubscribed
 //              points included), default chunksize; metrics speedup (serial
-//              median / median), efficiency (speedup / w), primes.
+//              median / median), efficiency (speedup / w), primes, and
+//              parent_cpu_s / parent_cpu_pct: the driving thread's CPU
+//              time (RUSAGE_THREAD), median, and its share of the wall time.
 //   chunksize  the same map on a ProcessPool of `cores` workers for each
 //              chunksize in `chunksizes` (0 = Python's default); metrics
 //              speedup, chunks.
