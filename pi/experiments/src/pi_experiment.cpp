@@ -66,6 +66,10 @@ template <class Pool>
 void time_kernels(Pool& pool, const PiExperimentConfig& config, unsigned workers,
                   const std::vector<PiKernel>& kernels, const std::string& variant,
                   std::map<Key, Samples>& samples) {
+  // Warm-up, untimed: every worker has started and run one task before the clock starts.
+  PiExperimentConfig warm = config;
+  warm.darts = workers;
+  (void)pool.map(throw_block, tasks_for(warm, workers, PiKernel::kScalar), std::size_t{1});
   for (const PiKernel kernel : kernels) {
     const std::vector<PiTask> tasks = tasks_for(config, workers, kernel);
     const auto start = std::chrono::steady_clock::now();

@@ -21,8 +21,10 @@
 // two blocks began with the same words.
 //
 // Timing: each repeat visits every (workers, mode) in turn, building the
-// pool before the clock starts, then times one map per kernel (round-robin
-// within each repeat, ARCHITECTURE.md "Measurement conventions").
+// pool and running one untimed map of one-dart tasks before the clock
+// starts (so no worker start-up is timed), then times one map per kernel
+// (round-robin within each repeat, ARCHITECTURE.md "Measurement
+// conventions").
 //
 // Contract
 //   Throws: std::invalid_argument naming the field (darts 0 or > 2^63 - 1,
