@@ -186,8 +186,8 @@ std::vector<std::string> notes(const std::vector<Measurement>& rows, const std::
     }
     if (worst_at == 0) continue;
     out.push_back(fmt::format("target threads within 5 % of processes up to the cores ({} kernel; threads / "
-                              "processes darts/s at {}): furthest {:.3f} at {} workers ({})",
-                              kernel, each, worst, worst_at, verdict(std::abs(worst - 1) <= 0.05)));
+                              "processes darts/s at {}): furthest {:.3f} at {} worker{} ({})",
+                              kernel, each, worst, worst_at, worst_at == 1 ? "" : "s", verdict(std::abs(worst - 1) <= 0.05)));
   }
   out.push_back(
       "target 2 workers >= 0.95 x the parallel ceiling: not measured here (the harness's ceiling helper is "
@@ -196,9 +196,9 @@ std::vector<std::string> notes(const std::vector<Measurement>& rows, const std::
     if (!row.variant.starts_with("python") || row.repeats == 0) continue;
     const Measurement* peer = cpp_peer(rows, row);
     if (peer == nullptr) continue;
-    out.push_back(fmt::format("C++ {} {} / Python {} {}, {} workers: {} vs {} = {:.1f}x",
+    out.push_back(fmt::format("C++ {} {} / Python {} {}, {} worker{}: {} vs {} = {:.1f}x",
                               text_param(*peer, "kernel"), peer->variant, text_param(row, "kernel"),
-                              row.variant.substr(7), row.workers,
+                              row.variant.substr(7), row.workers, row.workers == 1 ? "" : "s",
                               format_metric("darts_per_s", metric(*peer, "darts_per_s")),
                               format_metric("darts_per_s", metric(row, "darts_per_s")),
                               metric(*peer, "darts_per_s") / metric(row, "darts_per_s")));
