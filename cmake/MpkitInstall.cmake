@@ -4,7 +4,7 @@ set(MPKIT_CONFIG_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/mpkit)
 
 # Two export sets, so that a program asking only for components that do not
 # need hiredis never looks for it: mpkitTargets (ipc, locking, shared_arrays,
-# pools) and mpkitRemoteTargets (ipc_remote, and the umbrella mpkit::mpkit,
+# pools, pi) and mpkitRemoteTargets (ipc_remote, and the umbrella mpkit::mpkit,
 # which links it).
 foreach(component IN LISTS MPKIT_COMPONENTS)
   if(component STREQUAL "ipc_remote")

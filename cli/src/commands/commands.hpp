@@ -13,6 +13,7 @@ namespace mpkit::cli {
 [[nodiscard]] Command counter_command();
 [[nodiscard]] Command contention_command();
 [[nodiscard]] Command array_command();
+[[nodiscard]] Command pi_command();
 [[nodiscard]] Command pool_command();
 [[nodiscard]] Command run_command();
 

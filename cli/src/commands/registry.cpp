@@ -16,6 +16,7 @@ const std::vector<Command>& all_commands() {
       contention_command(),
       pool_command(),
       array_command(),
+      pi_command(),
       run_command(),
   };
   return kCommands;
