@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include "mpkit/pi/experiments/pi_experiment.hpp"
-#include "mpkit/pi/experiments/program_runner.hpp"
 #include "mpkit/pi/experiments/python_pi.hpp"
 
 namespace mpkit::test {
@@ -24,6 +23,7 @@ TEST(PiExperiment, RowsForEveryModeKernelAndWorkerCount) {
   config.darts = 100'000;
   config.workers = {2, 1};
   config.repeats = 2;
+  config.ceiling = false;  // its rows are checked below
   const std::vector<Measurement> rows = run_pi_experiment(config);
   ASSERT_EQ(rows.size(), 8u);  // 2 modes x 2 kernels x 2 worker counts
   for (const Measurement& row : rows) {
@@ -51,11 +51,32 @@ TEST(PiExperiment, ForgottenReseedIsFoundAndMarked) {
   config.threads = false;
   config.scalar = false;
   config.forget_reseed = true;
+  config.ceiling = false;
   const std::vector<Measurement> rows = run_pi_experiment(config);
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(*find_metric(rows[0], "repeated_blocks"), 4.0);
   EXPECT_FALSE(rows[0].correct);
   EXPECT_EQ(text(rows[0], "reseed"), "forgotten");
+}
+
+TEST(PiExperiment, TheCeilingComesFirstOneRowPerProcessCount) {
+  PiExperimentConfig config;
+  config.darts = 40'000;
+  config.workers = {1};
+  config.repeats = 1;
+  config.threads = false;
+  config.vector = false;
+  const std::vector<Measurement> rows = run_pi_experiment(config);
+  std::size_t ceiling_rows = 0;
+  for (const Measurement& row : rows) {
+    if (row.variant != "ceiling") continue;
+    EXPECT_EQ(ceiling_rows, &row - rows.data()) << "ceiling rows come first";
+    EXPECT_EQ(row.workers, ++ceiling_rows);
+    EXPECT_TRUE(row.correct);
+    EXPECT_TRUE(find_metric(row, "speedup").has_value());
+  }
+  EXPECT_GE(ceiling_rows, 1u);
+  EXPECT_EQ(rows.size(), ceiling_rows + 1) << "and then the one pool row";
 }
 
 TEST(PiExperiment, DefaultWorkersAreSortedAndUnique) {
@@ -94,27 +115,6 @@ TEST(PiExperiment, BadConfigurationsNameTheField) {
   PiExperimentConfig no_repeat;
   no_repeat.repeats = 0;
   EXPECT_NE(message(no_repeat).find("repeats"), std::string::npos);
-}
-
-TEST(ProgramRunner, MissingProgramIsAnErrorNotAThrow) {
-  const ProgramOutput out = run_program({"mpkit-no-such-program-here"}, std::chrono::seconds(5));
-  EXPECT_FALSE(out.error.empty());
-  EXPECT_NE(out.error.find("could not be started"), std::string::npos) << out.error;
-}
-
-TEST(ProgramRunner, CollectsStdoutAndExitStatus) {
-  const ProgramOutput ok = run_program({"sh", "-c", "echo hello"}, std::chrono::seconds(5));
-  EXPECT_EQ(ok.out, "hello\n");
-  EXPECT_TRUE(ok.error.empty()) << ok.error;
-  EXPECT_EQ(ok.exit_code, 0);
-  const ProgramOutput failed = run_program({"sh", "-c", "exit 3"}, std::chrono::seconds(5));
-  EXPECT_EQ(failed.exit_code, 3);
-  EXPECT_NE(failed.error.find("status 3"), std::string::npos);
-}
-
-TEST(ProgramRunner, KillsAProgramPastItsDeadline) {
-  const ProgramOutput out = run_program({"sleep", "30"}, std::chrono::seconds(1));
-  EXPECT_NE(out.error.find("did not finish"), std::string::npos) << out.error;
 }
 
 TEST(PythonPi, AMissingInterpreterGivesANoteAndNoRows) {

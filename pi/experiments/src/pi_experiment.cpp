@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "mpkit/ipc/experiments/machine.hpp"
+#include "mpkit/ipc/experiments/parallel_ceiling.hpp"
 #include "mpkit/pi/kernels.hpp"
 #include "mpkit/pi/stream.hpp"
 #include "mpkit/pools/pool.hpp"
@@ -155,6 +156,20 @@ std::vector<Measurement> run_pi_experiment(const PiExperimentConfig& config,
   }
 
   std::vector<Measurement> rows;
+  // The machine's parallel ceiling, measured in this run: N independent
+  // processes each throwing one block's darts with the scalar kernel (no
+  // pool, no IPC), N = 1 .. cores.
+  if (config.ceiling) {
+    CeilingConfig ceiling;
+    ceiling.experiment = "pi";
+    ceiling.repeats = config.repeats;
+    const std::uint64_t darts = std::max<std::uint64_t>(config.darts / 4, 1);
+    const std::uint64_t expected = count_inside_scalar(StreamId{config.seed, 0}, darts);
+    ceiling.work = [darts, expected, seed = config.seed] {
+      return count_inside_scalar(StreamId{seed, 0}, darts) == expected;
+    };
+    for (Measurement& row : measure_parallel_ceiling(ceiling, progress)) rows.push_back(std::move(row));
+  }
   const double standard_error = pi_standard_error(config.darts);
   for (const std::string& variant : variants) {
     for (const PiKernel kernel : kernels) {

@@ -7,7 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "mpkit/pi/experiments/program_runner.hpp"
+#include "mpkit/ipc/experiments/program.hpp"
 #include "mpkit/pi/kernels.hpp"
 
 #ifndef MPKIT_PI_PYTHON_DIR
@@ -23,7 +23,8 @@ struct ScriptRun {
   std::vector<double> seconds;
   std::vector<double> estimates;
   std::string version;
-  ProgramOutput output;
+  ProgramResult output;
+  std::string error;  // empty when the script ran and exited 0
 };
 
 ScriptRun run_script(const PythonPiConfig& config, const std::string& python, const std::string& script,
@@ -33,7 +34,8 @@ ScriptRun run_script(const PythonPiConfig& config, const std::string& python, co
   run.output = run_program({python, dir + "/" + script, "--mode", mode, "--workers", std::to_string(workers),
                             "--darts", std::to_string(darts), "--repeats", std::to_string(config.repeats),
                             "--seed", std::to_string(config.seed)},
-                           config.timeout);
+                           "", config.timeout);
+  if (!run.output.exited_ok()) run.error = run.output.describe(python, config.timeout);
   std::istringstream lines(run.output.out);
   std::string line;
   while (std::getline(lines, line)) {
@@ -93,8 +95,8 @@ PythonPi run_python_pi(const PythonPiConfig& config, const std::function<void(st
           python = "/usr/bin/python3";
           run = run_script(config, python, script.file, mode, workers, script.darts);
         }
-        if (!run.output.error.empty()) {
-          std::string why = run.output.error;
+        if (!run.error.empty()) {
+          std::string why = run.error;
           if (run.output.exit_code == kMissingNumpyExit) {
             why = "numpy is missing (Debian package python3-numpy)";
           } else if (run.output.exit_code == -1 && run.output.out.empty() &&

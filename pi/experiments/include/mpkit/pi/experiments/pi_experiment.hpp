@@ -52,6 +52,7 @@ struct PiExperimentConfig {
   std::uint64_t seed = 42;
   unsigned repeats = 5;
   bool forget_reseed = false;
+  bool ceiling = true;  ///< measure the parallel ceiling (rows with variant "ceiling") first
 };
 
 /// The worker counts `config` runs: sorted, without duplicates.
