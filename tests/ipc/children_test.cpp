@@ -63,6 +63,27 @@ TEST(ForkedChildren, NoChildRunsBeforeTheGateOpens) {
   EXPECT_GE(board->earliest_run_ns.load(), opened_after);
 }
 
+TEST(ForkedChildren, StartTimedReadsTheClockBeforeAnyChildRuns) {
+  SharedBox<std::atomic<std::int64_t>> ran_at(0);
+  ForkedChildren children;
+  children.spawn([&] {
+    ran_at->store(mpkit::detail::now_ns());
+    return ChildExit::kOk;
+  });
+  const std::optional<std::int64_t> start_ns = children.start_timed();
+  ASSERT_TRUE(start_ns.has_value());
+  EXPECT_TRUE(children.join_within(20s).ok());
+  EXPECT_GE(ran_at->load(), *start_ns);
+}
+
+TEST(ForkedChildren, StartTimedWithoutACheckInIsNullopt) {
+  ForkedChildren children(100ms);
+  children.spawn([] {
+    std::this_thread::sleep_for(1s);  // prepares far too long: never checks in in time
+  }, [] { return ChildExit::kOk; });
+  EXPECT_FALSE(children.start_timed().has_value());
+}
+
 TEST(ForkedChildren, ExitCodesComeBackInSpawnOrder) {
   ForkedChildren children;
   children.spawn([] { return ChildExit::kOk; });

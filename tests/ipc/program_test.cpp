@@ -49,6 +49,11 @@ TEST(RunProgram, ExitStatusAndStderr) {
   const ProgramResult dropped = run_program({"/bin/sh", "-c", "echo err >&2"}, "", 20s);
   EXPECT_TRUE(dropped.exited_ok());
   EXPECT_EQ(dropped.err, "");
+  const ProgramResult inherited =
+      run_program({"/bin/sh", "-c", "echo '(stderr of a run_program test)' >&2"}, "", 20s,
+                  Stderr::kInherit);
+  EXPECT_TRUE(inherited.exited_ok());
+  EXPECT_EQ(inherited.err, "");
 }
 
 TEST(RunProgram, ASignalIsReported) {

@@ -1,8 +1,6 @@
 #include <signal.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,11 +12,10 @@
 
 #include <gtest/gtest.h>
 
+#include "mpkit/ipc/experiments/program.hpp"
 #include "mpkit/ipc/process.hpp"
 #include "mpkit/ipc/segment_name.hpp"
 #include "mpkit/ipc/shared_memory.hpp"
-
-extern char** environ;
 
 namespace mpkit {
 namespace {
@@ -91,27 +88,16 @@ TEST(SegmentSweepTest, ProcessWhoseMainThreadExitedIsStillAlive) {
 
 TEST(SegmentSweepTest, NamedSegmentOpenedByExecedProcess) {
   // The helper is a separate program started with posix_spawn (exec, not
-  // fork): it shares nothing with us but the segment's name.
+  // fork; run_program): it shares nothing with us but the segment's name.
   const auto name = SegmentName::unique();
   auto segment = SharedMemory::named(create_only, name, 4096);
   segment.as<std::uint64_t>()[0] = 20;
-  const std::string helper = MPKIT_ATTACH_HELPER_PATH;
-  std::string name_arg = name.str();
-  char* argv[] = {const_cast<char*>(helper.c_str()), name_arg.data(), nullptr};
-  pid_t pid = 0;
-  ASSERT_EQ(::posix_spawn(&pid, helper.c_str(), nullptr, nullptr, argv, environ), 0);
-  int status = -1;
-  const auto give_up = std::chrono::steady_clock::now() + 10s;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > give_up) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      FAIL() << "attach helper hung";
-    }
-    std::this_thread::sleep_for(1ms);
-  }
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  const ProgramResult run =
+      run_program({MPKIT_ATTACH_HELPER_PATH, name.str()}, "", 10s, Stderr::kInherit);
+  ASSERT_TRUE(run.started) << run.error;
+  ASSERT_FALSE(run.timed_out) << "attach helper hung";
+  ASSERT_EQ(run.signal, 0);
+  EXPECT_EQ(run.exit_code, 0);
   EXPECT_EQ(segment.as<std::uint64_t>()[1], 42u) << "the helper writes 2 * value + 2";
 }
 

@@ -5,8 +5,6 @@
 #include "mpkit/shared_arrays/shared_matrix.hpp"
 
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,10 +22,9 @@
 #include "test_support.hpp"
 #include <gtest/gtest.h>
 
+#include "mpkit/ipc/experiments/program.hpp"
 #include "mpkit/ipc/process.hpp"
 #include "mpkit/shared_arrays/experiments/pid_fill.hpp"
-
-extern char** environ;
 
 namespace mpkit {
 namespace {
@@ -189,25 +186,15 @@ TEST(SharedMatrixTest, AttachWithAnotherShapeIsRefusedNamingBoth) {
   EXPECT_EQ(any_shape.cols(), 4u);
 }
 
-// Runs the exec'd helper (array_attach_helper.cpp) on `name`; its exit code.
+// Runs the exec'd helper (array_attach_helper.cpp) on `name`; its exit code
+// (-signal if killed; -1000 if it could not start, -2000 if it hung).
 int run_helper(const SegmentName& name, std::size_t rows, std::size_t cols, const char* mode) {
-  const std::string helper = MPKIT_ARRAY_ATTACH_HELPER_PATH;
-  std::string args[] = {helper, name.str(), std::to_string(rows), std::to_string(cols), mode};
-  char* argv[] = {args[0].data(), args[1].data(), args[2].data(),
-                  args[3].data(), args[4].data(), nullptr};
-  pid_t pid = 0;
-  if (::posix_spawn(&pid, helper.c_str(), nullptr, nullptr, argv, environ) != 0) return -1000;
-  int status = -1;
-  const auto give_up = std::chrono::steady_clock::now() + 30s;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > give_up) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return -2000;
-    }
-    std::this_thread::sleep_for(1ms);
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  const ProgramResult run = run_program({MPKIT_ARRAY_ATTACH_HELPER_PATH, name.str(),
+                                         std::to_string(rows), std::to_string(cols), mode},
+                                        "", 30s, Stderr::kInherit);
+  if (!run.started) return -1000;
+  if (run.timed_out) return -2000;
+  return run.signal != 0 ? -run.signal : run.exit_code;
 }
 
 TEST(SharedMatrixTest, NamedAttachFromAnExecdProcess) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "mpkit/ipc/detail/clock.hpp"
+
 namespace mpkit {
 
 std::string describe_exitcode(int exitcode) {
@@ -51,6 +53,13 @@ bool ForkedChildren::start() noexcept {
   if (!await_check_in()) return false;
   open();
   return true;
+}
+
+std::optional<std::int64_t> ForkedChildren::start_timed() noexcept {
+  if (!await_check_in()) return std::nullopt;
+  const std::int64_t start_ns = detail::now_ns();
+  open();
+  return start_ns;
 }
 
 ChildrenReport ForkedChildren::join(Deadline deadline) {

@@ -41,13 +41,11 @@ std::optional<double> ceiling_once(unsigned processes, const std::function<bool(
           return right ? ChildExit::kOk : ChildExit::kCorrupt;
         });
   }
-  if (!children.await_check_in()) return std::nullopt;
-  const std::int64_t start_ns = detail::now_ns();
-  children.open();
-  if (!children.join_within(budget).ok()) return std::nullopt;
+  const std::optional<std::int64_t> start_ns = children.start_timed();
+  if (!start_ns || !children.join_within(budget).ok()) return std::nullopt;
   const std::int64_t end_ns =
       *std::max_element(finishes->ns.begin(), finishes->ns.begin() + processes);
-  return static_cast<double>(end_ns - start_ns) / 1e9;
+  return static_cast<double>(end_ns - *start_ns) / 1e9;
 }
 
 std::vector<Measurement> measure_parallel_ceiling(

@@ -178,7 +178,7 @@ ProgramResult run_program(const std::vector<std::string>& argv, std::string_view
   posix_spawn_file_actions_adddup2(&files, out.write.get(), STDOUT_FILENO);
   if (capture_err) {
     posix_spawn_file_actions_adddup2(&files, err.write.get(), STDERR_FILENO);
-  } else {
+  } else if (stderr_to == Stderr::kDiscard) {
     posix_spawn_file_actions_addopen(&files, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
   }
   std::vector<std::string> args(argv);

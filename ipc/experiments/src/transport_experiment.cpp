@@ -86,6 +86,16 @@ template <std::size_t N>
   return diff == 0;
 }
 
+// When a throughput run gives up: 10 s plus 20 us and 5 ns per byte for
+// every message; healthy runs take from a nanosecond to a few microseconds
+// per message.
+template <class T>
+Deadline throughput_deadline(std::uint64_t messages) noexcept {
+  const auto per_message =
+      std::chrono::nanoseconds(20'000 + 5 * static_cast<std::int64_t>(sizeof(T)));
+  return deadline_after(kStartTimeout + per_message * static_cast<std::int64_t>(messages));
+}
+
 // What one timed run needs to know besides the queue.
 struct RunSpec {
   std::uint64_t count = 0;           // messages (throughput) or timed round trips
@@ -244,20 +254,13 @@ Sample throughput_once(Q queue, const RunSpec& spec) {
                  [&] { return consume<T, Batched>(queue, *results, spec); });
   children.spawn([&] { producer_side(queue, spec); },
                  [&] { return produce<T, Batched>(queue, spec); });
-  if (!children.await_check_in()) return {};
-  const std::int64_t start_ns = now_ns();
-  children.open();
-
-  // Generous: 10 s plus 20 us and 5 ns per byte for every message; healthy
-  // runs take from a nanosecond to a few microseconds per message.
-  const auto per_message =
-      std::chrono::nanoseconds(20'000 + 5 * static_cast<std::int64_t>(sizeof(T)));
-  const Deadline give_up =
-      deadline_after(kStartTimeout + per_message * static_cast<std::int64_t>(spec.count));
-  if (!children.join(give_up).ok() || results->received != spec.count || results->mismatches != 0) {
+  const std::optional<std::int64_t> start_ns = children.start_timed();
+  if (!start_ns) return {};
+  if (!children.join(throughput_deadline<T>(spec.count)).ok() || results->received != spec.count ||
+      results->mismatches != 0) {
     return {};
   }
-  return {true, static_cast<double>(results->end_ns - start_ns) / 1e9, 0, 0};
+  return {true, static_cast<double>(results->end_ns - *start_ns) / 1e9, 0, 0};
 }
 
 // ---------------------------------------------------------------------------
@@ -346,16 +349,9 @@ Sample throughput_many_once(Q queue, const RunSpec& spec) {
     children.spawn([&] { producer_side(queue, spec); },
                    [&, p] { return produce_share<T>(queue, *control, spec, p); });
   }
-  if (!children.await_check_in()) return {};
-  const std::int64_t start_ns = now_ns();
-  children.open();
-
-  const auto per_message =
-      std::chrono::nanoseconds(20'000 + 5 * static_cast<std::int64_t>(sizeof(T)));
-  const Deadline give_up =
-      deadline_after(kStartTimeout + per_message * static_cast<std::int64_t>(spec.count));
-  if (!children.join(give_up).ok()) return {};
-  std::int64_t end_ns = start_ns;
+  const std::optional<std::int64_t> start_ns = children.start_timed();
+  if (!start_ns || !children.join(throughput_deadline<T>(spec.count)).ok()) return {};
+  std::int64_t end_ns = *start_ns;
   for (unsigned p = 0; p < spec.sides; ++p) {
     const std::uint64_t n = share_of(spec.count, spec.sides, p);
     std::uint64_t count = 0;
@@ -367,7 +363,7 @@ Sample throughput_many_once(Q queue, const RunSpec& spec) {
     if (count != n || seq_sum != (n == 0 ? 0 : n * (n - 1) / 2)) return {};
   }
   for (unsigned c = 0; c < spec.sides; ++c) end_ns = std::max(end_ns, control->tally[c].end_ns);
-  return {true, static_cast<double>(end_ns - start_ns) / 1e9, 0, 0};
+  return {true, static_cast<double>(end_ns - *start_ns) / 1e9, 0, 0};
 }
 
 // ---------------------------------------------------------------------------

@@ -211,16 +211,15 @@ LockSample contended_once(std::uint64_t iterations, const Pinning& pinning) {
                    [&arena, slot, share = shares[slot]] { return contender(*arena, slot, share); });
   }
   // Both children are parked at the gate before the clock starts.
-  if (!children.await_check_in()) return {};
-  const std::int64_t start_ns = now_ns();
-  children.open();
+  const std::optional<std::int64_t> start_ns = children.start_timed();
+  if (!start_ns) return {};
 
   // Generous: 10 s plus 1 us per increment; healthy runs take ~30 ns each.
   const auto budget = kStartTimeout + std::chrono::microseconds(iterations);
   if (!children.join_within(budget).ok()) return {};
   const std::int64_t end_ns = std::max(arena->end_ns[0], arena->end_ns[1]);
   const bool ok = arena->counter == iterations && arena->clean.load(std::memory_order_relaxed) == 1;
-  return {ok, static_cast<double>(end_ns - start_ns) / 1e9};
+  return {ok, static_cast<double>(end_ns - *start_ns) / 1e9};
 }
 
 // ---------------------------------------------------------------------------

@@ -11,7 +11,8 @@
 // exits with ChildExit::kNoStart, else it runs body() and exits with what
 // body returns (a ChildExit or a plain int). The parent calls
 // await_check_in() (every child spawned so far is at the gate), reads its
-// clock if it times the run, then open(); start() does both. join(deadline)
+// clock if it times the run, then open(); start() does both, and
+// start_timed() does all three and returns the clock it read (now_ns). join(deadline)
 // reaps each child within what is left of one shared deadline; a child
 // still running then is SIGKILLed, reaped and reported as timed out, so a
 // stuck child costs the deadline and never a hang. The destructor kills and
@@ -36,9 +37,8 @@
 //     children.spawn([&, i] { pinning.pin(i); },
 //                    [&, i] { return work(i) ? ChildExit::kOk : ChildExit::kCorrupt; });
 //   }
-//   if (!children.await_check_in()) return failed();
-//   const std::int64_t start_ns = mpkit::detail::now_ns();
-//   children.open();
+//   const std::optional<std::int64_t> start_ns = children.start_timed();
+//   if (!start_ns) return failed();
 //   const mpkit::ChildrenReport report = children.join(mpkit::deadline_after(budget));
 //   if (!report.ok()) progress(report.describe());
 
@@ -135,6 +135,9 @@ class ForkedChildren {
   void open() noexcept;
   /// await_check_in(), then open() if every child checked in.
   [[nodiscard]] bool start() noexcept;
+  /// start(), reading detail::now_ns() between the check-in and open():
+  /// the run's start time, or nullopt if a child never checked in.
+  [[nodiscard]] std::optional<std::int64_t> start_timed() noexcept;
 
   /// Reaps every child within one deadline; a child still running at it is
   /// SIGKILLed, reaped and reported as timed out.

@@ -7,7 +7,7 @@
 // argv[0] is looked up on PATH (posix_spawnp) unless it holds a '/'. The
 // program reads `input` on its stdin (then end of file: an empty input is an
 // immediate end of file) and writes into pipes the caller reads back whole;
-// stderr is kept like stdout, or sent to /dev/null. The wait is bounded: a
+// stderr is kept like stdout, sent to /dev/null, or left as the caller's. The wait is bounded: a
 // program still running at `timeout` is SIGKILLed, reaped, and reported as
 // timed out, with whatever it had printed so far. Once the program has
 // exited, output already in the pipes is read and the rest is not waited
@@ -45,6 +45,7 @@ namespace mpkit {
 enum class Stderr {
   kDiscard,  ///< /dev/null
   kCapture,  ///< into ProgramResult::err
+  kInherit,  ///< the caller's stderr (a test's helper speaking into the test log)
 };
 
 struct ProgramResult {
