@@ -279,6 +279,66 @@ TEST_F(CliTest, BadInputIsOneLineAndExitCode2) {
   expect_usage_error({"info", "--json", (dir_ / "missing" / "x.jsonl").string()}, "--json");
 }
 
+// Values that used to slip past the validators (wrapped negatives, numbers
+// past 2^64, malformed ranges, empty values, a list of separators that ate
+// the next option, a --json target that cannot be written): each is a usage
+// error naming the flag, before anything runs or prints.
+TEST_F(CliTest, ValuesPastTheValidatorsAreUsageErrorsNamingTheFlag) {
+  const std::string huge(5000, '7');
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"array", "--seed", "-1"}, "--seed"},
+      {{"array", "--seed", "18446744073709551616"}, "--seed"},
+      {{"array", "--seed", huge}, "--seed"},
+      {{"pool", "--parts", "chunksize", "--chunksizes", "-1"}, "--chunksizes"},
+      {{"pool", "--overhead-inputs", "-1"}, "--overhead-inputs"},
+      {{"pool", "--overhead-inputs", "0"}, "--overhead-inputs"},
+      {{"pool", "--range", "a:b"}, "--range"},
+      {{"pool", "--range", "-5:10"}, "--range"},
+      {{"pool", "--range", "1:2:3"}, "--range"},
+      {{"pool", "--range", "10:5"}, "--range"},
+      {{"pool", "--range", ":"}, "--range"},
+      {{"pool", "--workers", "0"}, "--workers"},
+      {{"pool", "--workers", "-1"}, "--workers"},
+      {{"pool", "--parts", "carrier-pigeon"}, "--parts"},
+      {{"pool", "--parts", ",", "--no-python"}, "--parts"},
+      {{"pool", "--parts", "startup,,overhead"}, "--parts"},
+      {{"pool", "--plot", ""}, "--plot"},
+      {{"sync", "--json", ""}, "--json"},
+      {{"info", "--json", ""}, "--json"},
+      {{"contention", "--plot", ""}, "--plot"},
+      {{"contention", "--critical-work", ""}, "--critical-work"},
+      {{"contention", "--critical-work", "-1"}, "--critical-work"},
+      {{"contention", "--outside-work", "-1"}, "--outside-work"},
+      {{"contention", "--workers", "-1"}, "--workers"},
+      {{"contention", "--locks", ",", "--pin"}, "--locks"},
+      {{"contention", "--locks", "carrier-pigeon"}, "--locks"},
+      {{"counter", "--variants", ",", "--no-auto-scale"}, "--variants"},
+      {{"ipc", "--bytes", ","}, "--bytes"},
+      {{"ipc", "--sides", "-1"}, "--sides"},
+      {{"ipc", "--backends", ""}, "--backends"},
+      {{"run", "--out", ""}, "--out"},
+      {{"run", "--only", ""}, "--only"},
+      {{"run", "--only", ","}, "--only"},
+  };
+  for (const auto& [args, flag] : cases) {
+    SCOPED_TRACE(::testing::PrintToString(args).substr(0, 200));
+    const Result r = mpkit(args, std::chrono::seconds(30));
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(line_count(r.err), 1U) << r.err;
+    EXPECT_EQ(r.err.rfind("mpkit: " + flag, 0), 0U) << r.err.substr(0, 300);
+    EXPECT_LT(r.err.size(), 400U) << "a huge value is not echoed whole";
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+  // A --json target that cannot be written: refused before the table is
+  // printed, naming the flag.
+  const Result full = mpkit({"sync", "--repeat", "1", "--round-trips", "20", "--iterations", "200",
+                             "--json", "/dev/full"});
+  EXPECT_EQ(full.exit_code, 2) << full.err;
+  EXPECT_EQ(line_count(full.err), 1U) << full.err;
+  EXPECT_EQ(full.err.rfind("mpkit: --json", 0), 0U) << full.err;
+  EXPECT_TRUE(full.out.empty()) << full.out;
+}
+
 TEST_F(CliTest, RuntimeFailureIsOneLineAndExitCode1) {
   const Result r = mpkit({"clean", "--dir", (dir_ / "no-such-dir").string()});
   EXPECT_EQ(r.exit_code, 1);

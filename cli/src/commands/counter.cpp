@@ -164,12 +164,9 @@ Command counter_command() {
     sub.add_option("--count", config.count, "increments per process")
         ->check(whole_number_in(1, locking::kMaxCounterCount))
         ->capture_default_str();
-    sub.add_option("--variants", config.variants,
-                   "variants, comma-separated (default: all: " +
-                       joined(locking::counter_variants(), ", ") + ")")
-        ->delimiter(',')
-        ->check(known_variant())
-        ->type_name("LIST");
+    add_list_option(sub, "--variants", config.variants,
+                    "variants, comma-separated (default: all: " + joined(locking::counter_variants(), ", ") + ")",
+                    known_variant());
     sub.add_option("--lock-scope", config.lock_scope,
                    "file-lock: lock each increment, or a worker's whole loop")
         ->check(CLI::IsMember({"increment", "loop"}))

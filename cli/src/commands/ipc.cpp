@@ -516,30 +516,26 @@ Command ipc_command() {
     sub.add_option("--round-trips", options->round_trips, "timed round trips per run")
         ->check(whole_number_in(1, kMaxTransportRoundTrips))
         ->capture_default_str();
-    sub.add_option("--bytes", options->bytes, "payload sizes in bytes, comma-separated")
-        ->delimiter(',')
-        ->check(supported_size())
-        ->type_name("LIST")
-        ->capture_default_str();
-    sub.add_option("--backends", options->backends,
-                   "queue backends to measure, comma-separated, or none (default: all: " +
-                       join(backend_words(), ", ") + ")")
-        ->delimiter(',')
-        ->check(known_name(backend_words(), "backend"))
-        ->type_name("LIST");
-    sub.add_option("--sides", options->sides,
-                   "throughput with k producer and k consumer processes, for each k listed "
-                   "(k > 1: multi-producer/consumer backends only)")
-        ->delimiter(',')
-        ->check(CLI::Range(1u, kMaxTransportSides))
-        ->type_name("LIST")
-        ->capture_default_str();
-    sub.add_option("--flags", options->flags,
-                   "flag backends to measure, comma-separated, or none (default: all: " +
-                       join(flag_words(), ", ") + ")")
-        ->delimiter(',')
-        ->check(known_name(flag_words(), "flag backend"))
-        ->type_name("LIST");
+    const auto list_text = [](const auto& values) {
+      std::string text;
+      for (const auto& v : values) text += (text.empty() ? "" : ",") + std::to_string(v);
+      return text;
+    };
+    add_list_option(sub, "--bytes", options->bytes, "payload sizes in bytes, comma-separated", supported_size())
+        ->default_str(list_text(options->bytes));
+    add_list_option(sub, "--backends", options->backends,
+                    "queue backends to measure, comma-separated, or none (default: all: " +
+                        join(backend_words(), ", ") + ")",
+                    known_name(backend_words(), "backend"));
+    add_list_option(sub, "--sides", options->sides,
+                    "throughput with k producer and k consumer processes, for each k listed "
+                    "(k > 1: multi-producer/consumer backends only)",
+                    whole_number_in(1, kMaxTransportSides))
+        ->default_str(list_text(options->sides));
+    add_list_option(sub, "--flags", options->flags,
+                    "flag backends to measure, comma-separated, or none (default: all: " +
+                        join(flag_words(), ", ") + ")",
+                    known_name(flag_words(), "flag backend"));
     sub.add_option("--polls", options->polls,
                    "is_set() calls per flag poll-cost run (redis: " +
                        std::to_string(FlagExperimentConfig{}.remote_polls) + ")")
