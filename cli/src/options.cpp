@@ -5,11 +5,25 @@
 
 #include <fmt/format.h>
 
+#include "mpkit/ipc/redis_client.hpp"
+
 namespace mpkit::cli {
 
 std::string shown(const std::string& text) {
   constexpr std::size_t kShown = 40;
   return text.size() <= kShown ? text : text.substr(0, kShown) + "... (" + std::to_string(text.size()) + " characters)";
+}
+
+void check_redis_url(const std::string& url) {
+  try {
+    RedisClient client = RedisClient::connect(url, std::chrono::seconds(2));
+    client.ping();
+  } catch (const std::invalid_argument& error) {
+    throw UsageError("--redis: " + std::string(error.what()) +
+                     "; give unix:///path, redis://host:port or host:port");
+  } catch (const std::exception& error) {
+    throw std::runtime_error("--redis " + shown(url) + ": cannot reach the server: " + error.what());
+  }
 }
 
 CLI::Validator non_empty() {

@@ -31,6 +31,12 @@ class UsageError : public std::runtime_error {
 /// Rejects an empty value (a FILE, DIR, URL or name given as '').
 [[nodiscard]] CLI::Validator non_empty();
 
+/// --redis URL, given: a malformed URL is a UsageError naming the flag
+/// (exit 2); a server that cannot be reached (connect or PING fails within
+/// 2 s) is a std::runtime_error carrying the connect error (exit 1). Checked
+/// before anything is measured, so a bad URL never shows as lost data.
+void check_redis_url(const std::string& url);
+
 /// `text` for a message: as is, or its first characters and "...".
 [[nodiscard]] std::string shown(const std::string& text);
 

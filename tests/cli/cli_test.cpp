@@ -74,8 +74,8 @@ class CliTest : public ::testing::Test {
 
   // Runs `mpkit args...` with stdout/stderr captured to files (no shell, no
   // quoting); killed after `limit` so a hang fails the test instead of CI.
-  Result mpkit(std::vector<std::string> args,
-               std::chrono::seconds limit = std::chrono::seconds(90)) const {
+  Result mpkit(std::vector<std::string> args, std::chrono::seconds limit = std::chrono::seconds(90),
+               const std::vector<std::string>& extra_env = {}) const {
     args.insert(args.begin(), MPKIT_CLI_PATH);
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
@@ -89,8 +89,13 @@ class CliTest : public ::testing::Test {
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&files, STDERR_FILENO, err_path.c_str(),
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::vector<std::string> env_strings(extra_env);
+    std::vector<char*> envp;
+    for (auto& entry : env_strings) envp.push_back(entry.data());
+    for (char** entry = environ; *entry != nullptr; ++entry) envp.push_back(*entry);
+    envp.push_back(nullptr);
     pid_t pid = 0;
-    const int rc = ::posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), environ);
+    const int rc = ::posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&files);
     Result result;
     if (rc != 0) {
@@ -337,6 +342,47 @@ TEST_F(CliTest, ValuesPastTheValidatorsAreUsageErrorsNamingTheFlag) {
   EXPECT_EQ(line_count(full.err), 1U) << full.err;
   EXPECT_EQ(full.err.rfind("mpkit: --json", 0), 0U) << full.err;
   EXPECT_TRUE(full.out.empty()) << full.out;
+}
+
+// --redis: a malformed URL is bad input (exit 2, naming the flag); one that
+// names no reachable server is a runtime failure (exit 1) carrying the
+// connect error -- never a run that reports lost data.
+TEST_F(CliTest, BadRedisUrlsExit2AndUnreachableOnesExit1WithTheConnectError) {
+  for (const std::string command : {"ipc", "counter"}) {
+    const std::vector<std::string> base =
+        command == "ipc" ? std::vector<std::string>{"ipc", "--backends", "redis", "--flags", "none", "--repeat", "1"}
+                         : std::vector<std::string>{"counter", "--variants", "redis", "--repeat", "1"};
+    for (const std::string url : {"garbage", "", "redis://127.0.0.1:99999", "unix://relative.sock"}) {
+      std::vector<std::string> args = base;
+      args.insert(args.end(), {"--redis", url});
+      SCOPED_TRACE(command + " --redis '" + url + "'");
+      expect_usage_error(args, "--redis");
+    }
+    for (const std::string url : {"unix:///nonexistent/mpkit-test.sock", "redis://127.0.0.1:1"}) {
+      std::vector<std::string> args = base;
+      args.insert(args.end(), {"--redis", url});
+      SCOPED_TRACE(command + " --redis '" + url + "'");
+      const Result r = mpkit(args, std::chrono::seconds(30));
+      EXPECT_EQ(r.exit_code, 1) << r.err;
+      EXPECT_EQ(line_count(r.err), 1U) << r.err;
+      EXPECT_EQ(r.err.rfind("mpkit: --redis", 0), 0U) << r.err;
+      EXPECT_NE(r.err.find(url.starts_with("unix") ? "No such file or directory" : "Connection refused"),
+                std::string::npos)
+          << r.err;
+      EXPECT_TRUE(r.out.empty()) << r.out;
+    }
+  }
+}
+
+// Why a variant failed is in the notes on stdout, not only in the progress
+// output (shown on a terminal or with --progress): here the private
+// redis-server cannot start (its directory cannot be made under TMPDIR).
+TEST_F(CliTest, AFailedVariantSaysWhyWithoutProgress) {
+  const Result r = mpkit({"counter", "--variants", "redis", "--repeat", "1", "--count", "10"},
+                         std::chrono::seconds(60), {"TMPDIR=/nonexistent-mpkit-test-dir"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.err.empty()) << r.err;
+  EXPECT_NE(r.out.find("FAILED: redis failed: "), std::string::npos) << r.out;
 }
 
 TEST_F(CliTest, RuntimeFailureIsOneLineAndExitCode1) {

@@ -313,9 +313,19 @@ void add_skipped(Table& table, const TransportConfig& config, const std::vector<
   }
 }
 
+// Progress steps that say why a backend failed ("redis failed: ..."): kept
+// for the notes, which are printed whether or not progress is shown.
+void keep_failures(std::string_view step, std::vector<std::string>& failures) {
+  if (step.find(" failed: ") != std::string_view::npos) failures.push_back("FAILED: " + std::string(step));
+}
+
 void add_queue_part(ExperimentReport& report, const TransportConfig& config, Progress& progress) {
-  const std::vector<Measurement> rows =
-      run_transport_experiment(config, [&](std::string_view step) { progress.update(step); });
+  std::vector<std::string> failures;
+  const std::vector<Measurement> rows = run_transport_experiment(config, [&](std::string_view step) {
+    progress.update(step);
+    keep_failures(step, failures);
+  });
+  for (std::string& failure : failures) report.notes.push_back(std::move(failure));
   const bool pinned = config.pin && machine_info().cores_available >= 2;
   std::vector<bool> modes = pin_modes(rows);
   if (modes.empty()) modes.push_back(pinned);
@@ -397,8 +407,12 @@ std::vector<std::string> flag_notes(const std::vector<Measurement>& rows) {
 
 void add_flag_part(ExperimentReport& report, const FlagExperimentConfig& config,
                    Progress& progress) {
-  const std::vector<Measurement> rows =
-      run_flag_experiment(config, [&](std::string_view step) { progress.update(step); });
+  std::vector<std::string> failures;
+  const std::vector<Measurement> rows = run_flag_experiment(config, [&](std::string_view step) {
+    progress.update(step);
+    keep_failures(step, failures);
+  });
+  for (std::string& failure : failures) report.notes.push_back(std::move(failure));
   report.tables.push_back(
       {fmt::format("Flags: poll cost (is_set on a clear flag, {} polls; {} for redis and manager) "
                    "and set in "
@@ -493,6 +507,7 @@ int run_ipc(const IpcOptions& options) {
     throw UsageError(error.what());
   }
   if (!plan.queues && !plan.flags) throw UsageError("--backends none --flags none: nothing to measure");
+  if (!options.redis_url.empty()) check_redis_url(options.redis_url);
   return run_experiment_command("ipc", options.common, [&](Progress& progress) {
     return ipc_report(plan, options.common.repeat, options.pin, options.unpinned_too, progress);
   });
@@ -546,7 +561,9 @@ Command ipc_command() {
         ->capture_default_str();
     sub.add_option("--redis", options->redis_url,
                    "Redis server for the redis queue and flag (unix:///path, redis://host:port; default: "
-                   "a private redis-server on a Unix socket, started and stopped by mpkit)")
+                   "a private redis-server on a Unix socket, started and stopped by mpkit); checked "
+                   "before anything runs")
+        ->check(non_empty())
         ->type_name("URL");
     sub.add_flag("--pin", options->pin,
                  std::string("pin the two processes to two different CPUs (restored afterwards)"));
