@@ -21,11 +21,13 @@ int run_experiment_command(const std::string& name, const ExperimentOptions& opt
   const ExperimentReport report = measure(progress);
   progress.clear();
 
-  fmt::print("{}; took {}\n\n{}", report.summary, human_seconds(report.wall_seconds),
-             render_body(report, TableStyle::kPlain));
+  // The rows first: a FILE that cannot take them fails the command before
+  // the table is printed, not after.
   if (writer) {
     for (const Measurement& row : report.rows) writer->write(row);
   }
+  fmt::print("{}; took {}\n\n{}", report.summary, human_seconds(report.wall_seconds),
+             render_body(report, TableStyle::kPlain));
   return 0;
 }
 

@@ -3,10 +3,12 @@
 
 #include "mpkit/ipc/boost_message_queue.hpp"
 
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <new>
 #include <string>
 #include <type_traits>
@@ -16,6 +18,7 @@
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/ipc/message_queue.hpp>
 
+#include "mpkit/ipc/detail/ring_common.hpp"
 #include "mpkit/ipc/error.hpp"
 #include "mpkit/ipc/segment_name.hpp"
 #include "mpkit/ipc/this_process.hpp"
@@ -72,6 +75,27 @@ Deadline slice_end(std::optional<Deadline> deadline, Deadline now) {
 MessageQueueChannel::MessageQueueChannel(std::size_t message_size, std::size_t capacity)
     : memory_(SharedMemory::anonymous(sizeof(MessageQueueControl))), message_size_(message_size), capacity_(capacity) {
   if (capacity == 0) throw_invalid_argument("BoostMessageQueue: capacity must be > 0 (got 0)");
+  // Refused before anything is created: Boost sizes the segment for every
+  // message and initialises its index at once, so an oversize queue would
+  // fill /dev/shm page by page (SIGBUS or the OOM killer), not fail.
+  if (capacity > detail::kMaxRingCapacity) {
+    throw_invalid_argument("BoostMessageQueue: capacity must be <= " + std::to_string(detail::kMaxRingCapacity) +
+                           " (got " + std::to_string(capacity) + ")");
+  }
+  // At least one index pointer beside each message's bytes (a lower bound of
+  // Boost's layout, which adds a header per message): capacity <= 2^31 and
+  // a message of a trivially copyable T keep the product far from 2^64.
+  const std::uint64_t bytes = std::uint64_t{capacity} * (std::uint64_t{message_size} + sizeof(void*));
+  struct statvfs shm {};
+  if (::statvfs("/dev/shm", &shm) == 0) {
+    const std::uint64_t free_bytes = std::uint64_t{shm.f_bavail} * shm.f_frsize;
+    if (bytes > free_bytes) {
+      throw_system_error(ENOSPC, "BoostMessageQueue: capacity " + std::to_string(capacity) + " x " +
+                                     std::to_string(message_size) + " B needs more than " +
+                                     std::to_string(bytes) + " bytes of /dev/shm, " +
+                                     std::to_string(free_bytes) + " free");
+    }
+  }
   const std::string name = SegmentName::unique().str();
   try {
     impl_ = std::make_unique<Impl>(name, capacity, message_size);

@@ -12,9 +12,11 @@ namespace {
 
 std::uint32_t own_word() noexcept { return static_cast<std::uint32_t>(current_pid()); }
 
-// The last failed try of this thread: on which mutex, against which word,
-// since when. Tries that keep failing against the same word for a whole
-// kOwnerCheckInterval check the owner, so polling with try_lock recovers from
+// The last failed attempt of this thread (try_lock, or a bounded acquire
+// that timed out): on which mutex, against which owner, since when. Attempts
+// that keep failing against the same owner for a whole kOwnerCheckInterval
+// check the owner, so polling with try_lock or with short try_lock_for /
+// acquire(deadline) calls -- each shorter than the interval -- recovers from
 // a dead owner just as a blocked lock() does, at one clock read per failure.
 struct FailedTry {
   const Mutex* mutex = nullptr;
@@ -22,6 +24,13 @@ struct FailedTry {
   Deadline since{};
 };
 thread_local FailedTry t_failed_try;
+
+// The same owner (the waiters bit, which waiters set, does not change who;
+// the value is Mutex::kWaitersBit's, see mutex.hpp).
+bool same_owner(std::uint32_t a, std::uint32_t b) noexcept {
+  constexpr std::uint32_t kWaitersBit = 0x8000'0000U;
+  return (a & ~kWaitersBit) == (b & ~kWaitersBit);
+}
 
 }  // namespace
 
@@ -69,8 +78,11 @@ LockStatus Mutex::acquire_slow(std::optional<Deadline> deadline, pid_t& dead_own
   if (detail::spin_until(took_it, detail::Poll::kBackingOff)) return LockStatus::kAcquired;
 
   bool slept = false;
-  std::uint32_t watched = 0;  // the held word we are timing for the owner check
-  Deadline watched_since{};
+  // The held word we are timing for the owner check; a bounded call that
+  // timed out on this mutex left its watch here, and we go on with it.
+  FailedTry& last = t_failed_try;
+  std::uint32_t watched = last.mutex == this ? last.word : 0;
+  Deadline watched_since = last.mutex == this ? last.since : Deadline{};
   for (;;) {
     // Cases, on the word just observed (a failed CAS reloads it and the loop
     // starts over):
@@ -85,6 +97,7 @@ LockStatus Mutex::acquire_slow(std::optional<Deadline> deadline, pid_t& dead_own
     if (observed == 0) {  // case (1); acquire: pairs with unlock()'s release
       if (word_.compare_exchange_strong(observed, slept ? (self | kWaitersBit) : self,
                                         std::memory_order_acquire, std::memory_order_relaxed)) {
+        if (last.mutex == this) last = FailedTry{};
         return LockStatus::kAcquired;
       }
       continue;
@@ -107,16 +120,18 @@ LockStatus Mutex::acquire_slow(std::optional<Deadline> deadline, pid_t& dead_own
       observed |= kWaitersBit;
     }
     const Deadline now = Clock::now();
-    if (observed != watched) {
+    if (watched == 0 || !same_owner(observed, watched)) {
       watched = observed;
       watched_since = now;
     } else if (now - watched_since >= kOwnerCheckInterval) {  // case (4)
       if (take_over_if_owner_gone(observed, self | kWaitersBit, dead_owner)) {
+        if (last.mutex == this) last = FailedTry{};
         return LockStatus::kOwnerDied;
       }
       watched_since = now;
     }
-    if (deadline && now >= *deadline) {  // case (5)
+    if (deadline && now >= *deadline) {  // case (5): keep the watch for the next call
+      last = FailedTry{this, watched, watched_since};
       return LockStatus::kTimedOut;
     }
     // case (6). Every outcome of the wait (woken, value changed, slice or
@@ -147,7 +162,7 @@ LockStatus Mutex::try_acquire_slow(pid_t& dead_owner) noexcept {
 
   const Deadline now = Clock::now();
   FailedTry& last = t_failed_try;
-  if (last.mutex != this || last.word != observed) {
+  if (last.mutex != this || !same_owner(last.word, observed)) {
     last = FailedTry{this, observed, now};
     return LockStatus::kTimedOut;
   }

@@ -31,6 +31,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -182,20 +183,12 @@ class ForkServer final : public WorkerLauncher {
     send({Request::kKill, slot, generation}, "send kill request to the pool's fork server");
   }
   std::optional<LaunchReport> poll() override {
-    if (sock_ < 0) return std::nullopt;
-    LaunchReport report;
-    for (;;) {
-      const ssize_t got = ::recv(sock_, &report, sizeof report, MSG_DONTWAIT);
-      if (got == static_cast<ssize_t>(sizeof report)) return report;
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::nullopt;
-      if (got == 0) {  // the zygote is gone
-        ::close(sock_);
-        sock_ = -1;
-        return LaunchReport{LaunchReport::kLauncherGone, 0, 0, 0, 0};
-      }
-      throw_errno("recv from the pool's fork server");
+    if (!pending_.empty()) {  // read while a send waited for room
+      const LaunchReport report = pending_.front();
+      pending_.pop_front();
+      return report;
     }
+    return receive();
   }
   void shutdown() noexcept override {
     if (sock_ >= 0) {
@@ -213,18 +206,46 @@ class ForkServer final : public WorkerLauncher {
   }
 
  private:
-  void send(const Request& request, const char* what) {
-    if (sock_ < 0) return;
+  // One report from the socket, if one is there (never blocks); the end of
+  // file (the zygote is gone) is reported once, as kLauncherGone.
+  std::optional<LaunchReport> receive() {
+    if (sock_ < 0) return std::nullopt;
+    LaunchReport report;
     for (;;) {
-      if (::send(sock_, &request, sizeof request, MSG_NOSIGNAL) >= 0) return;
+      const ssize_t got = ::recv(sock_, &report, sizeof report, MSG_DONTWAIT);
+      if (got == static_cast<ssize_t>(sizeof report)) return report;
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::nullopt;
+      if (got == 0) {  // the zygote is gone
+        ::close(sock_);
+        sock_ = -1;
+        return LaunchReport{LaunchReport::kLauncherGone, 0, 0, 0, 0};
+      }
+      throw_errno("recv from the pool's fork server");
+    }
+  }
+
+  // Sends without ever blocking on a full socket: while the zygote's queue
+  // is full, the zygote is (or will be) blocked sending us reports, so we
+  // read them into pending_ (poll() hands them out in order) and try again.
+  // Without this, a burst of requests (the first spawns of a big pool) filled
+  // both directions and neither side read: a deadlock.
+  void send(const Request& request, const char* what) {
+    for (;;) {
+      if (sock_ < 0) return;  // the zygote is gone: pending_ holds kLauncherGone
+      if (::send(sock_, &request, sizeof request, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) return;
       if (errno == EINTR) continue;
       // The zygote is dead: poll() reads the end of file and reports it.
       if (errno == EPIPE || errno == ECONNRESET) return;
-      throw_errno(what);
+      if (errno != EAGAIN && errno != EWOULDBLOCK) throw_errno(what);
+      pollfd fd{sock_, POLLIN | POLLOUT, 0};
+      if (::poll(&fd, 1, -1) < 0 && errno != EINTR) throw_errno(what);
+      while (std::optional<LaunchReport> report = receive()) pending_.push_back(*report);
     }
   }
 
   int sock_ = -1;
+  std::deque<LaunchReport> pending_;
   std::optional<Process> zygote_;
 };
 

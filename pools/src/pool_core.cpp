@@ -112,6 +112,23 @@ void validate(PoolKind kind, const PoolOptions& options) {
     throw_invalid_argument("PoolOptions::ring_records: must be in [2, 2^24] (got " +
                            std::to_string(options.ring_records) + ")");
   }
+  // Two rings of ring_records 64-byte records per worker, all mapped at
+  // construction: refuse what this machine could never hold (it would be
+  // accepted by the lazy mappings, then end in the OOM killer).
+  const double workers = static_cast<double>(options.workers.value_or(available_cores()));
+  const double ring_bytes = workers * 2.0 * static_cast<double>(options.ring_records) * sizeof(Record);
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page_size > 0) {
+    const double memory = static_cast<double>(pages) * static_cast<double>(page_size);
+    if (ring_bytes > memory) {
+      throw_invalid_argument("PoolOptions::ring_records: " + std::to_string(options.ring_records) + " records x " +
+                             std::to_string(static_cast<std::uint64_t>(workers)) +
+                             " workers x 2 rings x 64 B = " + std::to_string(static_cast<std::uint64_t>(ring_bytes / (1 << 20))) +
+                             " MiB of rings, more than this machine's memory (" +
+                             std::to_string(static_cast<std::uint64_t>(memory / (1 << 20))) + " MiB)");
+    }
+  }
 }
 
 const PoolOptions& validated(PoolKind kind, const PoolOptions& options) {

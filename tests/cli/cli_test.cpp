@@ -57,11 +57,12 @@ class CliTest : public ::testing::Test {
     fs::remove_all(dir_, ignored);
   }
 
-  // Runs `mpkit args...` (run_mpkit.hpp); killed after `limit` so a hang
-  // fails the test instead of CI.
+  // Runs `mpkit args...` (run_mpkit.hpp), `extra_env` added to its
+  // environment; killed after `limit` so a hang fails the test instead of CI.
   Result mpkit(const std::vector<std::string>& args,
-               std::chrono::seconds limit = std::chrono::seconds(90)) const {
-    return ::mpkit::test::run_mpkit(args, limit);
+               std::chrono::seconds limit = std::chrono::seconds(90),
+               const std::vector<std::string>& extra_env = {}) const {
+    return ::mpkit::test::run_mpkit(args, limit, extra_env);
   }
 
   // A bad invocation: exit 2, exactly one line on stderr starting "mpkit:"
@@ -227,6 +228,107 @@ TEST_F(CliTest, BadInputIsOneLineAndExitCode2) {
   expect_usage_error({"sync", "--repeat"}, "--repeat");
   expect_usage_error({"run", "--only", "nope"}, "unknown experiment 'nope'");
   expect_usage_error({"info", "--json", (dir_ / "missing" / "x.jsonl").string()}, "--json");
+}
+
+// Values that used to slip past the validators (wrapped negatives, numbers
+// past 2^64, malformed ranges, empty values, a list of separators that ate
+// the next option, a --json target that cannot be written): each is a usage
+// error naming the flag, before anything runs or prints.
+TEST_F(CliTest, ValuesPastTheValidatorsAreUsageErrorsNamingTheFlag) {
+  const std::string huge(5000, '7');
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"array", "--seed", "-1"}, "--seed"},
+      {{"array", "--seed", "18446744073709551616"}, "--seed"},
+      {{"array", "--seed", huge}, "--seed"},
+      {{"pool", "--parts", "chunksize", "--chunksizes", "-1"}, "--chunksizes"},
+      {{"pool", "--overhead-inputs", "-1"}, "--overhead-inputs"},
+      {{"pool", "--overhead-inputs", "0"}, "--overhead-inputs"},
+      {{"pool", "--range", "a:b"}, "--range"},
+      {{"pool", "--range", "-5:10"}, "--range"},
+      {{"pool", "--range", "1:2:3"}, "--range"},
+      {{"pool", "--range", "10:5"}, "--range"},
+      {{"pool", "--range", ":"}, "--range"},
+      {{"pool", "--workers", "0"}, "--workers"},
+      {{"pool", "--workers", "-1"}, "--workers"},
+      {{"pool", "--parts", "carrier-pigeon"}, "--parts"},
+      {{"pool", "--parts", ",", "--no-python"}, "--parts"},
+      {{"pool", "--parts", "startup,,overhead"}, "--parts"},
+      {{"pool", "--plot", ""}, "--plot"},
+      {{"sync", "--json", ""}, "--json"},
+      {{"info", "--json", ""}, "--json"},
+      {{"contention", "--plot", ""}, "--plot"},
+      {{"contention", "--critical-work", ""}, "--critical-work"},
+      {{"contention", "--critical-work", "-1"}, "--critical-work"},
+      {{"contention", "--outside-work", "-1"}, "--outside-work"},
+      {{"contention", "--workers", "-1"}, "--workers"},
+      {{"contention", "--locks", ",", "--pin"}, "--locks"},
+      {{"contention", "--locks", "carrier-pigeon"}, "--locks"},
+      {{"counter", "--variants", ",", "--no-auto-scale"}, "--variants"},
+      {{"ipc", "--bytes", ","}, "--bytes"},
+      {{"ipc", "--sides", "-1"}, "--sides"},
+      {{"ipc", "--backends", ""}, "--backends"},
+      {{"run", "--out", ""}, "--out"},
+      {{"run", "--only", ""}, "--only"},
+      {{"run", "--only", ","}, "--only"},
+  };
+  for (const auto& [args, flag] : cases) {
+    SCOPED_TRACE(::testing::PrintToString(args).substr(0, 200));
+    const Result r = mpkit(args, std::chrono::seconds(30));
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(line_count(r.err), 1U) << r.err;
+    EXPECT_EQ(r.err.rfind("mpkit: " + flag, 0), 0U) << r.err.substr(0, 300);
+    EXPECT_LT(r.err.size(), 400U) << "a huge value is not echoed whole";
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+  // A --json target that cannot be written: refused before the table is
+  // printed, naming the flag.
+  const Result full = mpkit({"sync", "--repeat", "1", "--round-trips", "20", "--iterations", "200",
+                             "--json", "/dev/full"});
+  EXPECT_EQ(full.exit_code, 2) << full.err;
+  EXPECT_EQ(line_count(full.err), 1U) << full.err;
+  EXPECT_EQ(full.err.rfind("mpkit: --json", 0), 0U) << full.err;
+  EXPECT_TRUE(full.out.empty()) << full.out;
+}
+
+// --redis: a malformed URL is bad input (exit 2, naming the flag); one that
+// names no reachable server is a runtime failure (exit 1) carrying the
+// connect error -- never a run that reports lost data.
+TEST_F(CliTest, BadRedisUrlsExit2AndUnreachableOnesExit1WithTheConnectError) {
+  for (const std::string command : {"ipc", "counter"}) {
+    const std::vector<std::string> base =
+        command == "ipc" ? std::vector<std::string>{"ipc", "--backends", "redis", "--flags", "none", "--repeat", "1"}
+                         : std::vector<std::string>{"counter", "--variants", "redis", "--repeat", "1"};
+    for (const std::string url : {"garbage", "", "redis://127.0.0.1:99999", "unix://relative.sock"}) {
+      std::vector<std::string> args = base;
+      args.insert(args.end(), {"--redis", url});
+      SCOPED_TRACE(command + " --redis '" + url + "'");
+      expect_usage_error(args, "--redis");
+    }
+    for (const std::string url : {"unix:///nonexistent/mpkit-test.sock", "redis://127.0.0.1:1"}) {
+      std::vector<std::string> args = base;
+      args.insert(args.end(), {"--redis", url});
+      SCOPED_TRACE(command + " --redis '" + url + "'");
+      const Result r = mpkit(args, std::chrono::seconds(30));
+      EXPECT_EQ(r.exit_code, 1) << r.err;
+      EXPECT_EQ(line_count(r.err), 1U) << r.err;
+      EXPECT_EQ(r.err.rfind("mpkit: --redis", 0), 0U) << r.err;
+      EXPECT_NE(r.err.find(url.starts_with("unix") ? "No such file or directory" : "Connection refused"),
+                std::string::npos)
+          << r.err;
+      EXPECT_TRUE(r.out.empty()) << r.out;
+    }
+  }
+}
+
+// Why a variant failed is in the notes on stdout, not only in the progress
+// output (shown on a terminal or with --progress): here the private
+// redis-server cannot start (its directory cannot be made under TMPDIR).
+TEST_F(CliTest, AFailedVariantSaysWhyWithoutProgress) {
+  const Result r = mpkit({"counter", "--variants", "redis", "--repeat", "1", "--count", "10"},
+                         std::chrono::seconds(60), {"TMPDIR=/nonexistent-mpkit-test-dir"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.err.empty()) << r.err;
+  EXPECT_NE(r.out.find("FAILED: redis failed: "), std::string::npos) << r.out;
 }
 
 TEST_F(CliTest, RuntimeFailureIsOneLineAndExitCode1) {

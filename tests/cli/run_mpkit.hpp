@@ -24,11 +24,17 @@ struct MpkitRun {
   std::string err;
 };
 
-/// `mpkit args...`; killed after `limit`.
+/// `mpkit args...`, with `extra_env` ("NAME=value") added to its
+/// environment (through env(1)); killed after `limit`.
 inline MpkitRun run_mpkit(const std::vector<std::string>& args,
-                          std::chrono::seconds limit = std::chrono::seconds(90)) {
+                          std::chrono::seconds limit = std::chrono::seconds(90),
+                          const std::vector<std::string>& extra_env = {}) {
   std::vector<std::string> argv;
-  argv.reserve(args.size() + 1);
+  argv.reserve(args.size() + extra_env.size() + 2);
+  if (!extra_env.empty()) {
+    argv.emplace_back("env");
+    argv.insert(argv.end(), extra_env.begin(), extra_env.end());
+  }
   argv.emplace_back(MPKIT_CLI_PATH);
   argv.insert(argv.end(), args.begin(), args.end());
   ProgramResult run = run_program(argv, "", limit, Stderr::kCapture);

@@ -458,13 +458,16 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Ipc, CounterConformance, Counters, Names);
 
 // ============================================================ RawValueCounter
 
-// The point of RawValueCounter: two processes incrementing it lose updates.
-// Overlap is up to the scheduler: an increment takes ~1 ns here, so 4 M of
-// them fit in one time slice and, on a loaded machine, the two processes
-// may run one after the other on one core, where only a preemption landing
-// between the load and the store loses anything. Hence growing counts (up
-// to ~0.1 s per process, many time slices) before declaring failure.
-TEST(RawValueCounterTest, TwoProcessesLoseUpdates) {
+// The point of RawValueCounter: two processes incrementing it may lose
+// updates, and it never gains any. Whether they lose some is up to the
+// scheduler: an increment takes ~1 ns here, so millions of them fit in one
+// time slice and, on a loaded machine (ctest -j2), the two processes may run
+// one after the other, where only a preemption landing between the load and
+// the store loses anything. So the counts grow (up to ~0.1 s per process,
+// many time slices) to show the loss, and a run that lost nothing is
+// reported as not shown (skipped), never as a failure: the test asserts what
+// the counter guarantees, not that a race happened.
+TEST(RawValueCounterTest, TwoProcessesMayLoseUpdatesButNeverGainAny) {
   for (const int per_process : {1'000'000, 10'000'000, 40'000'000, 100'000'000}) {
     RawValueCounter counter = RawValueCounter::create();
     expect_all_ok(run_processes(2, [&](int) {
@@ -473,12 +476,14 @@ TEST(RawValueCounterTest, TwoProcessesLoseUpdates) {
     }));
     const std::int64_t total = counter.get();
     ASSERT_LE(total, 2 * std::int64_t{per_process});
+    ASSERT_GT(total, 0);
     if (total < 2 * std::int64_t{per_process}) {
-      SUCCEED() << "lost " << 2 * std::int64_t{per_process} - total << " of " << 2 * per_process;
+      RecordProperty("lost", static_cast<int>(2 * std::int64_t{per_process} - total));
       return;
     }
   }
-  FAIL() << "2 processes x up to 100 M unlocked increments lost nothing: they never overlapped?";
+  GTEST_SKIP() << "2 processes x up to 100 M unlocked increments lost nothing this time: the "
+                  "scheduler never overlapped them mid-increment (the race is there, not shown)";
 }
 
 // ===================================================== ValueFlag / ValueCounter

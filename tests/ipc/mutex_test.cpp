@@ -316,6 +316,53 @@ TEST(MutexRobust, TryLockPollingFindsADeadOwner) {
   shared->mutex.unlock();
 }
 
+// Short bounded acquires, each shorter than the owner-check interval, find a
+// dead owner after a few calls: the watch on the owner's word carries over
+// from one call to the next (as it does for try_lock). Bounded by a number
+// of calls, not by time: 200 calls of >= 200 us each span 40 times the
+// check interval.
+TEST(MutexRobust, ShortBoundedAcquiresFindADeadOwnerWithinAFewCalls) {
+  constexpr int kMaxCalls = 200;
+  {
+    Shared<GuardedCounter> shared;
+    auto holder = spawn_holder_to_kill(shared);
+    holder->send(SIGKILL);
+    ASSERT_EQ(holder->join(), ExitStatus::killed_by(SIGKILL));
+    int calls = 0;
+    bool owner_died = false;
+    for (; calls < kMaxCalls && !owner_died; ++calls) {
+      try {
+        ASSERT_FALSE(shared->mutex.try_lock_for(200us)) << "taken without a word about the dead owner";
+      } catch (const OwnerDiedError& error) {
+        owner_died = error.dead_owner() == holder->pid();
+      }
+    }
+    EXPECT_TRUE(owner_died) << "try_lock_for(200us) x " << calls;
+    RecordProperty("try_lock_for_calls", calls);
+    shared->value += 1;
+    shared->mutex.mark_consistent();
+    shared->mutex.unlock();
+  }
+  {
+    Shared<GuardedCounter> shared;
+    auto holder = spawn_holder_to_kill(shared);
+    holder->send(SIGKILL);
+    ASSERT_EQ(holder->join(), ExitStatus::killed_by(SIGKILL));
+    int calls = 0;
+    LockStatus status = LockStatus::kTimedOut;
+    for (; calls < kMaxCalls && status == LockStatus::kTimedOut; ++calls) {
+      status = shared->mutex.acquire(Clock::now() + 500us);
+    }
+    EXPECT_EQ(status, LockStatus::kOwnerDied) << "acquire(now + 500us) x " << calls;
+    RecordProperty("acquire_calls", calls);
+    if (status == LockStatus::kOwnerDied) {
+      shared->value += 1;
+      shared->mutex.mark_consistent();
+      shared->mutex.unlock();
+    }
+  }
+}
+
 TEST(MutexRobust, LockHeldByALivingProcessIsNotTakenOver) {
   Shared<GuardedCounter> shared;
   Child holder([&] {

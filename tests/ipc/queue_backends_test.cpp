@@ -5,6 +5,7 @@
 // spsc_queue, the name of Boost's message queue.
 
 #include <signal.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -515,6 +516,44 @@ TEST(BoostMessageQueueTest, CreatorRemovesTheNameAndAForkedChildNever) {
     EXPECT_EQ(out, 5U);
   }
   EXPECT_FALSE(segment_exists(name)) << name << " left behind";
+}
+
+// An oversize queue is refused before anything is created (Boost would
+// otherwise size and initialise a segment for every message, filling
+// /dev/shm). In a child, so that a regression is a killed child, not a
+// filled test process; its segments are removed whatever happens.
+TEST(BoostMessageQueueTest, OversizeIsRefusedBeforeAnythingIsCreated) {
+  const auto expect_refused = [](std::size_t capacity, int expected_errno) {
+    Child child([capacity, expected_errno] {
+      try {
+        (void)BoostMessageQueue<std::uint64_t>::create(capacity);
+        return 1;
+      } catch (const std::invalid_argument& error) {
+        return expected_errno == 0 && std::string(error.what()).find("capacity") != std::string::npos ? 0 : 2;
+      } catch (const std::system_error& error) {
+        return error.code().value() == expected_errno ? 0 : 3;
+      }
+    });
+    const ExitStatus status = child.join(10s);
+    const std::string prefix = "mpkit." + std::to_string(child.pid()) + ".";
+    bool left = false;
+    for (const auto& entry : std::filesystem::directory_iterator("/dev/shm")) {
+      if (entry.path().filename().string().rfind(prefix, 0) == 0) {
+        left = true;
+        std::filesystem::remove(entry.path());
+      }
+    }
+    EXPECT_EQ(status, ExitStatus::exited(0)) << "capacity " << capacity << " (1: created, 2/3: another error)";
+    EXPECT_FALSE(left) << "a segment was created for capacity " << capacity;
+  };
+  expect_refused(std::size_t{1} << 40, 0);
+  expect_refused(std::size_t{1} << 32, 0);
+  // Within 2^31 but larger than /dev/shm has free: ENOSPC (8-byte messages
+  // take more than 8 bytes each in Boost's segment).
+  struct statvfs shm {};
+  ASSERT_EQ(::statvfs("/dev/shm", &shm), 0);
+  const std::uint64_t free_slots = std::uint64_t{shm.f_bavail} * shm.f_frsize / 8 + 1;
+  if (free_slots <= (std::uint64_t{1} << 31)) expect_refused(static_cast<std::size_t>(free_slots), ENOSPC);
 }
 
 TEST(BoostMessageQueueTest, CloseWakesABlockedPopInAnotherProcessWithinSlices) {

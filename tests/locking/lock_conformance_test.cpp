@@ -316,6 +316,42 @@ TYPED_TEST(LockConformance, HolderKilledInsideItsCriticalSection) {
   EXPECT_EQ(next.join(30s), ExitStatus::exited(0));
 }
 
+// A waiter SIGKILLed while it waits in lock() (another process holds the
+// lock): once the holder lets go, the next locker gets in -- for every lock
+// whose kSurvivesWaiterDeath says so. The FIFO spin locks (ticket, MCS) are
+// wedged by it, as their headers and the README's owner-death table say;
+// their case is not run (it would hang the unlock or every later locker).
+TYPED_TEST(LockConformance, QueuedWaiterKilled) {
+  using L = TypeParam;
+  if constexpr (!L::kSurvivesWaiterDeath) {
+    GTEST_SKIP() << L::kName << ": a waiter killed inside lock() wedges it (kSurvivesWaiterDeath = false)";
+  } else {
+    Shared<Board<L>> board;
+    Child holder([&] {
+      board->lock.lock();
+      board->held.store(1);
+      if (!release_requested(*board)) return 1;
+      board->lock.unlock();
+      return 0;
+    });
+    ASSERT_TRUE(child_holds(*board));
+    Child waiter([&] {
+      board->go.store(1);
+      board->lock.lock();  // waits: the holder holds it until after the kill
+      board->lock.unlock();
+      return 3;
+    });
+    ASSERT_TRUE(eventually([&] { return board->go.load() == 1; }, kGenerous));
+    std::this_thread::sleep_for(20ms);  // well inside lock(); an earlier kill would only prove less
+    waiter.send(SIGKILL);
+    EXPECT_EQ(waiter.join(30s), ExitStatus::killed_by(SIGKILL));
+    board->release.store(1);
+    EXPECT_EQ(holder.join(30s), ExitStatus::exited(0));
+    EXPECT_TRUE(board->lock.try_lock_for(kGenerous)) << "a killed waiter left the lock unusable";
+    board->lock.unlock();
+  }
+}
+
 TYPED_TEST(LockConformance, OwnerDeathThrowsFromLockWithTheLockHeld) {
   using L = TypeParam;
   if constexpr (!L::kReportsOwnerDeath) {

@@ -59,6 +59,7 @@ TEST(LockRegistryTest, InfoMatchesEachTypesTraits) {
     EXPECT_EQ(info.excludes_threads, L::kExcludesThreads) << L::kName;
     EXPECT_EQ(info.valid_as_zero_bytes, L::kValidAsZeroBytes) << L::kName;
     EXPECT_EQ(info.sleeps, L::kSleeps) << L::kName;
+    EXPECT_EQ(info.survives_waiter_death, L::kSurvivesWaiterDeath) << L::kName;
     if (info.reports_owner_death) {
       EXPECT_TRUE(info.survives_owner_death) << L::kName;
     }
@@ -71,11 +72,18 @@ TEST(LockRegistryTest, InfoMatchesEachTypesTraits) {
     if (info.survives_owner_death) robust.push_back(info.name);
   }
   EXPECT_EQ(robust, (std::vector<std::string_view>{"pthread-robust", "mpkit-mutex", "flock", "fcntl", "ofd"}));
+  // A waiter killed inside lock() wedges only the FIFO spin locks.
+  std::vector<std::string_view> wedged_by_a_waiter;
+  for (const LockInfo& info : lock_infos()) {
+    if (!info.survives_waiter_death) wedged_by_a_waiter.push_back(info.name);
+  }
+  EXPECT_EQ(wedged_by_a_waiter, (std::vector<std::string_view>{"ticket", "mcs"}));
 }
 
 // locking/README.md, section "Owner death": one row per lock,
-// | `name` | survives | reports | excludes threads | zero bytes | sleeps | ... |
-// with yes/no cells. The table and the traits must agree.
+// | `name` | survives | reports | excludes threads | zero bytes | sleeps |
+// survives a waiter's death | ... | with yes/no cells. The table and the
+// traits must agree.
 TEST(LockRegistryTest, ReadmeOwnerDeathTableAgreesWithTheTraits) {
   std::ifstream readme(MPKIT_LOCKING_README);
   ASSERT_TRUE(readme) << "cannot read " << MPKIT_LOCKING_README;
@@ -89,7 +97,7 @@ TEST(LockRegistryTest, ReadmeOwnerDeathTableAgreesWithTheTraits) {
       const auto last = cell.find_last_not_of(' ');
       cells.push_back(first == std::string::npos ? "" : cell.substr(first, last - first + 1));
     }
-    if (cells.size() < 6 || cells[0].size() < 3) continue;
+    if (cells.size() < 7 || cells[0].size() < 3) continue;
     const std::string name = cells[0].substr(1, cells[0].size() - 2);
     if (lock_names().end() == std::find(lock_names().begin(), lock_names().end(), name)) continue;
     rows[name] = cells;
@@ -104,6 +112,7 @@ TEST(LockRegistryTest, ReadmeOwnerDeathTableAgreesWithTheTraits) {
     EXPECT_EQ(cells[3], yes(info.excludes_threads)) << name << ": excludes threads";
     EXPECT_EQ(cells[4], yes(info.valid_as_zero_bytes)) << name << ": valid as zero bytes";
     EXPECT_EQ(cells[5], yes(info.sleeps)) << name << ": sleeps";
+    EXPECT_EQ(cells[6], yes(info.survives_waiter_death)) << name << ": survives a waiter's death";
   }
 }
 

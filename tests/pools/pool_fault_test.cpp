@@ -355,6 +355,47 @@ TEST(PoolFaults, AForkServerKilledUnderPendingSubmitsFailsThemWithPoolBroken) {
   expect_no_children_and_no_segments();
 }
 
+// A pool of 1024 workers builds and runs (the spawn requests and reports
+// once filled both directions of the fork server's socket and deadlocked the
+// constructor above ~550 workers). In a child with a bounded join, so a
+// deadlock is a failed assertion, not a hung test binary.
+TEST(PoolLimits, AThousandWorkersBuildAndRunInBoundedTime) {
+  constexpr int kWorkers = kPoolsSanitized ? 256 : 1024;
+  mpkit::test::Child owner([] {
+    auto options = with_workers(kWorkers);
+    options.ring_records = 2;  // 1024 x 2 rings x 2 records: a little memory
+    mpkit::ProcessPool pool(options);
+    const auto values = pool.map([](int x) { return 2 * x + 1; }, std::views::iota(0, 64), 1, 60s);
+    for (int i = 0; i < 64; ++i) {
+      if (values[static_cast<std::size_t>(i)] != 2 * i + 1) return 2;
+    }
+    pool.close();
+    return pool.join(60s) ? 0 : 3;
+  }, 100s);
+  EXPECT_EQ(owner.join(90s), mpkit::test::ExitStatus::exited(0))
+      << "100: threw (e.g. a fork refused by a process limit), 2: wrong value, 3: join timed out";
+}
+
+// Rings that cannot fit in this machine's memory are refused, naming the
+// option, before anything is mapped or forked.
+TEST(PoolLimits, RingsLargerThanTheMachineAreRefused) {
+  auto options = with_workers(64);
+  options.ring_records = std::size_t{1} << 24;  // 64 x 2 x 2^24 x 64 B = 128 GiB
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page = ::sysconf(_SC_PAGESIZE);
+  ASSERT_GT(pages, 0);
+  if (static_cast<double>(pages) * static_cast<double>(page) >= 128.0 * (1ULL << 30)) {
+    GTEST_SKIP() << "this machine has 128 GiB or more";
+  }
+  try {
+    mpkit::ProcessPool pool(options);
+    FAIL() << "a pool with 128 GiB of rings was built";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("ring_records"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(children_of(::getpid()).empty()) << "nothing was forked";
+}
+
 TEST(PoolFaults, TerminateAndDestroyWithTasksInFlight) {
   {
     mpkit::ProcessPool pool(with_workers(2));

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -174,6 +175,7 @@ Command array_command() {
                  std::string("also run the book's bug: workers draw from the generator they "
                              "inherited"));
     sub.add_option("--seed", config.seed, "base seed of the random fills (0: random)")
+        ->check(whole_number_in(0, std::numeric_limits<std::uint64_t>::max()))
         ->capture_default_str();
     sub.footer(
         "The chapter's numpy example (EXPERIMENTS.md section 4): a --rows x --cols matrix of\n"

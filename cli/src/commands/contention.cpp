@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -184,18 +185,23 @@ Command contention_command() {
     auto& config = options->config;
     std::string known;
     for (const std::string_view name : locking::lock_names()) known += (known.empty() ? "" : ", ") + std::string(name);
-    sub.add_option("--locks", config.locks, "locks, comma-separated (default: all: " + known + ")")
-        ->delimiter(',')
-        ->type_name("LIST");
-    sub.add_option("--workers", config.workers,
-                   "worker counts, comma-separated (default: 1 .. 2 x cores)")
-        ->delimiter(',')
-        ->check(CLI::Range(1u, locking::kMaxContentionWorkers))
-        ->type_name("LIST");
+    add_list_option(sub, "--locks", config.locks, "locks, comma-separated (default: all: " + known + ")",
+                    CLI::Validator(
+                        [known](std::string& text) -> std::string {
+                          const auto names = locking::lock_names();
+                          if (std::find(names.begin(), names.end(), text) != names.end()) return {};
+                          return fmt::format("unknown lock '{}' (known: {})", shown(text), known);
+                        },
+                        "NAME", "known_lock"));
+    add_list_option(sub, "--workers", config.workers, "worker counts, comma-separated (default: 1 .. 2 x cores)",
+                    whole_number_in(1, locking::kMaxContentionWorkers));
+    constexpr std::uint64_t kMaxWork = std::numeric_limits<std::uint32_t>::max();
     sub.add_option("--critical-work", config.critical_work, "work steps inside the critical section")
+        ->check(whole_number_in(0, kMaxWork))
         ->capture_default_str();
     sub.add_option("--outside-work", config.outside_work,
                    "work steps between acquisitions (x workers unless --no-scale)")
+        ->check(whole_number_in(0, kMaxWork))
         ->capture_default_str();
     sub.add_flag("--no-scale", options->no_scale,
                  std::string("do not scale the outside work with the number of workers"));
@@ -207,6 +213,7 @@ Command contention_command() {
         ->check(whole_number_in(1, 1u << 30))
         ->capture_default_str();
     sub.add_option("--plot", options->plot_path, "write a PNG: acquisitions/s vs workers, one line per lock")
+        ->check(non_empty())
         ->type_name("FILE");
     sub.footer(
         "Every lock of mpkit::locking (EXPERIMENTS.md section 6) under one harness: --workers\n"

@@ -59,8 +59,8 @@ std::vector<std::string> notes(const std::vector<Measurement>& rows) {
     const ParamValue* count = find_param(row, "count");
     const ParamValue* requested = find_param(row, "requested_count");
     if (row.repeats == 0) {
-      out.push_back(fmt::format("{}: no run completed (a worker failed or the backend could not "
-                                "start; see the progress output)", row.variant));
+      out.push_back(fmt::format("{}: no run completed (a worker failed, or the backend could not "
+                                "start: see FAILED above)", row.variant));
       continue;
     }
     if (lost && *lost_max > 0) {
@@ -121,8 +121,11 @@ ExperimentReport counter_report(const locking::CounterConfig& config, Progress& 
   const auto start = std::chrono::steady_clock::now();
   ExperimentReport report;
   report.name = "counter";
-  report.rows = locking::run_counter_experiment(
-      config, [&](std::string_view step) { progress.update(step); });
+  std::vector<std::string> failures;  // why a variant failed, also without progress shown
+  report.rows = locking::run_counter_experiment(config, [&](std::string_view step) {
+    progress.update(step);
+    if (step.find(" failed: ") != std::string_view::npos) failures.push_back("FAILED: " + std::string(step));
+  });
   report.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   report.summary = fmt::format(
@@ -145,6 +148,7 @@ ExperimentReport counter_report(const locking::CounterConfig& config, Progress& 
                                  {"parse_errors", "parse errors"},
                                  {"increments_per_s", "increments/s"}}})});
   report.notes = notes(report.rows);
+  report.notes.insert(report.notes.begin(), failures.begin(), failures.end());
   return report;
 }
 
@@ -164,12 +168,9 @@ Command counter_command() {
     sub.add_option("--count", config.count, "increments per process")
         ->check(whole_number_in(1, locking::kMaxCounterCount))
         ->capture_default_str();
-    sub.add_option("--variants", config.variants,
-                   "variants, comma-separated (default: all: " +
-                       joined(locking::counter_variants(), ", ") + ")")
-        ->delimiter(',')
-        ->check(known_variant())
-        ->type_name("LIST");
+    add_list_option(sub, "--variants", config.variants,
+                    "variants, comma-separated (default: all: " + joined(locking::counter_variants(), ", ") + ")",
+                    known_variant());
     sub.add_option("--lock-scope", config.lock_scope,
                    "file-lock: lock each increment, or a worker's whole loop")
         ->check(CLI::IsMember({"increment", "loop"}))
@@ -178,7 +179,8 @@ Command counter_command() {
                  std::string("do not rerun a no-lock variant at 10x the count when it lost nothing"));
     sub.add_option("--redis", config.redis_url,
                    "Redis server for the redis variant (default: a private redis-server on a "
-                   "Unix socket, started and stopped by mpkit)")
+                   "Unix socket, started and stopped by mpkit); checked before anything runs")
+        ->check(non_empty())
         ->type_name("URL");
     sub.footer(
         "The chapter's counters (EXPERIMENTS.md section 5): --workers processes each add 1 to\n"
@@ -214,6 +216,7 @@ Command counter_command() {
       } catch (const std::invalid_argument& error) {
         throw UsageError(error.what());
       }
+      if (!options->config.redis_url.empty()) check_redis_url(options->config.redis_url);
       return run_experiment_command("counter", options->common, [&](Progress& progress) {
         return counter_report(options->config, progress);
       });

@@ -8,6 +8,7 @@
 
 #include "commands/commands.hpp"
 #include "machine_report.hpp"
+#include "options.hpp"
 #include "output/json_rows.hpp"
 
 namespace mpkit::cli {
@@ -20,6 +21,7 @@ Command info_command() {
     auto json_path = std::make_shared<std::string>();
     sub.add_option("--json", *json_path,
                    "also write the report as one JSON row to FILE (created or truncated)")
+        ->check(non_empty())
         ->type_name("FILE");
     sub.footer(
         "What it reports: the CPU model, how many cores this process may use (nproc, the\n"

@@ -310,9 +310,19 @@ void add_skipped(Table& table, const TransportConfig& config, const std::vector<
   }
 }
 
+// Progress steps that say why a backend failed ("redis failed: ..."): kept
+// for the notes, which are printed whether or not progress is shown.
+void keep_failures(std::string_view step, std::vector<std::string>& failures) {
+  if (step.find(" failed: ") != std::string_view::npos) failures.push_back("FAILED: " + std::string(step));
+}
+
 void add_queue_part(ExperimentReport& report, const TransportConfig& config, Progress& progress) {
-  const std::vector<Measurement> rows =
-      run_transport_experiment(config, [&](std::string_view step) { progress.update(step); });
+  std::vector<std::string> failures;
+  const std::vector<Measurement> rows = run_transport_experiment(config, [&](std::string_view step) {
+    progress.update(step);
+    keep_failures(step, failures);
+  });
+  for (std::string& failure : failures) report.notes.push_back(std::move(failure));
   const bool pinned = config.pin && machine_info().cores_available >= 2;
   std::vector<bool> modes = pin_modes(rows);
   if (modes.empty()) modes.push_back(pinned);
@@ -394,8 +404,12 @@ std::vector<std::string> flag_notes(const std::vector<Measurement>& rows) {
 
 void add_flag_part(ExperimentReport& report, const FlagExperimentConfig& config,
                    Progress& progress) {
-  const std::vector<Measurement> rows =
-      run_flag_experiment(config, [&](std::string_view step) { progress.update(step); });
+  std::vector<std::string> failures;
+  const std::vector<Measurement> rows = run_flag_experiment(config, [&](std::string_view step) {
+    progress.update(step);
+    keep_failures(step, failures);
+  });
+  for (std::string& failure : failures) report.notes.push_back(std::move(failure));
   report.tables.push_back(
       {fmt::format("Flags: poll cost (is_set on a clear flag, {} polls; {} for redis and manager) "
                    "and set in "
@@ -490,6 +504,7 @@ int run_ipc(const IpcOptions& options) {
     throw UsageError(error.what());
   }
   if (!plan.queues && !plan.flags) throw UsageError("--backends none --flags none: nothing to measure");
+  if (!options.redis_url.empty()) check_redis_url(options.redis_url);
   return run_experiment_command("ipc", options.common, [&](Progress& progress) {
     return ipc_report(plan, options.common.repeat, options.pin, options.unpinned_too, progress);
   });
@@ -513,30 +528,26 @@ Command ipc_command() {
     sub.add_option("--round-trips", options->round_trips, "timed round trips per run")
         ->check(whole_number_in(1, kMaxTransportRoundTrips))
         ->capture_default_str();
-    sub.add_option("--bytes", options->bytes, "payload sizes in bytes, comma-separated")
-        ->delimiter(',')
-        ->check(supported_size())
-        ->type_name("LIST")
-        ->capture_default_str();
-    sub.add_option("--backends", options->backends,
-                   "queue backends to measure, comma-separated, or none (default: all: " +
-                       join(backend_words(), ", ") + ")")
-        ->delimiter(',')
-        ->check(known_name(backend_words(), "backend"))
-        ->type_name("LIST");
-    sub.add_option("--sides", options->sides,
-                   "throughput with k producer and k consumer processes, for each k listed "
-                   "(k > 1: multi-producer/consumer backends only)")
-        ->delimiter(',')
-        ->check(CLI::Range(1u, kMaxTransportSides))
-        ->type_name("LIST")
-        ->capture_default_str();
-    sub.add_option("--flags", options->flags,
-                   "flag backends to measure, comma-separated, or none (default: all: " +
-                       join(flag_words(), ", ") + ")")
-        ->delimiter(',')
-        ->check(known_name(flag_words(), "flag backend"))
-        ->type_name("LIST");
+    const auto list_text = [](const auto& values) {
+      std::string text;
+      for (const auto& v : values) text += (text.empty() ? "" : ",") + std::to_string(v);
+      return text;
+    };
+    add_list_option(sub, "--bytes", options->bytes, "payload sizes in bytes, comma-separated", supported_size())
+        ->default_str(list_text(options->bytes));
+    add_list_option(sub, "--backends", options->backends,
+                    "queue backends to measure, comma-separated, or none (default: all: " +
+                        join(backend_words(), ", ") + ")",
+                    known_name(backend_words(), "backend"));
+    add_list_option(sub, "--sides", options->sides,
+                    "throughput with k producer and k consumer processes, for each k listed "
+                    "(k > 1: multi-producer/consumer backends only)",
+                    whole_number_in(1, kMaxTransportSides))
+        ->default_str(list_text(options->sides));
+    add_list_option(sub, "--flags", options->flags,
+                    "flag backends to measure, comma-separated, or none (default: all: " +
+                        join(flag_words(), ", ") + ")",
+                    known_name(flag_words(), "flag backend"));
     sub.add_option("--polls", options->polls,
                    "is_set() calls per flag poll-cost run (redis: " +
                        std::to_string(FlagExperimentConfig{}.remote_polls) + ")")
@@ -547,7 +558,9 @@ Command ipc_command() {
         ->capture_default_str();
     sub.add_option("--redis", options->redis_url,
                    "Redis server for the redis queue and flag (unix:///path, redis://host:port; default: "
-                   "a private redis-server on a Unix socket, started and stopped by mpkit)")
+                   "a private redis-server on a Unix socket, started and stopped by mpkit); checked "
+                   "before anything runs")
+        ->check(non_empty())
         ->type_name("URL");
     sub.add_flag("--pin", options->pin,
                  std::string("pin the two processes to two different CPUs (restored afterwards)"));

@@ -4,6 +4,7 @@
 // (run_python_pool_baseline) for the targets' ratios.
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <filesystem>
 #include <cstdint>
@@ -11,6 +12,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <variant>
 #include <vector>
 
@@ -28,6 +31,12 @@
 
 namespace mpkit::cli {
 namespace {
+
+// The largest values the flags take (the library takes any; these keep a
+// typo from asking for terabytes).
+constexpr std::uint64_t kMaxOverheadInputs = 1'000'000'000;
+constexpr std::uint64_t kMaxSweepWorkers = 4096;  // PoolOptions::workers
+constexpr std::uint64_t kMaxChunksize = std::uint64_t{1} << 40;
 
 struct PoolOptions {
   ExperimentOptions common;
@@ -258,22 +267,35 @@ Command pool_command() {
     add_experiment_options(sub, options->common);
     auto& config = options->config;
     std::string parts_help = "parts to run, comma-separated (default: all:";
-    for (const std::string_view p : pool_experiment_parts()) parts_help += " " + std::string(p);
-    sub.add_option("--parts", config.parts, parts_help + ")")->delimiter(',')->type_name("LIST");
-    sub.add_option("--overhead-inputs", config.overhead_inputs,
-                   "no-op inputs per overhead run, comma-separated")
-        ->delimiter(',')
-        ->type_name("LIST")
-        ->capture_default_str();
-    sub.add_option("--workers", config.sweep_workers,
-                   "pool sizes of the sweep, comma-separated (default: 1 .. 2 x cores)")
-        ->delimiter(',')
-        ->type_name("LIST");
-    sub.add_option("--chunksizes", config.chunksizes,
-                   "chunksizes of the chunksize sweep (0 = Python's default)")
-        ->delimiter(',')
-        ->type_name("LIST")
-        ->capture_default_str();
+    std::vector<std::string> part_names;
+    for (const std::string_view p : pool_experiment_parts()) {
+      parts_help += " " + std::string(p);
+      part_names.emplace_back(p);
+    }
+    add_list_option(sub, "--parts", config.parts, parts_help + ")",
+                    CLI::Validator(
+                        [part_names](std::string& text) -> std::string {
+                          if (std::find(part_names.begin(), part_names.end(), text) != part_names.end()) return {};
+                          return fmt::format("unknown part '{}'", shown(text));
+                        },
+                        "NAME", "known_part"));
+    const auto list_text = [](const auto& values) {
+      std::string text;
+      for (const auto& v : values) text += (text.empty() ? "" : ",") + std::to_string(v);
+      return text;
+    };
+    add_list_option(sub, "--overhead-inputs", config.overhead_inputs,
+                    "no-op inputs per overhead run, comma-separated",
+                    whole_number_in(1, kMaxOverheadInputs))
+        ->default_str(list_text(config.overhead_inputs));
+    add_list_option(sub, "--workers", config.sweep_workers,
+                    "pool sizes of the sweep, comma-separated (default: 1 .. 2 x cores)",
+                    whole_number_in(1, kMaxSweepWorkers));
+    add_list_option(sub, "--chunksizes", config.chunksizes,
+                    "chunksizes of the chunksize sweep (0 = Python's default; one beyond the "
+                    "input is one chunk)",
+                    whole_number_in(0, kMaxChunksize))
+        ->default_str(list_text(config.chunksizes));
     sub.add_option("--max-chunks", config.max_chunks, "the chunks sawtooth runs 1 .. this")
         ->check(whole_number_in(1, 4096))
         ->capture_default_str();
@@ -281,9 +303,24 @@ Command pool_command() {
            "--range",
            [&config](const std::string& text) {
              const auto colon = text.find(':');
-             if (colon == std::string::npos) throw CLI::ValidationError("--range", "expected BEGIN:END");
-             config.range_begin = std::stoull(text.substr(0, colon));
-             config.range_end = std::stoull(text.substr(colon + 1));
+             const auto number = [&](std::string_view digits, std::uint64_t& out) {
+               const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+               return !digits.empty() && digits.find_first_not_of("0123456789") == std::string_view::npos &&
+                      ec == std::errc{} && end == digits.data() + digits.size();
+             };
+             std::uint64_t begin = 0;
+             std::uint64_t end = 0;
+             const std::string_view view(text);
+             if (colon == std::string::npos || !number(view.substr(0, colon), begin) ||
+                 !number(view.substr(colon + 1), end)) {
+               throw CLI::ValidationError(
+                   "--range", fmt::format("value '{}' is not BEGIN:END (two whole numbers)", shown(text)));
+             }
+             if (end <= begin) {
+               throw CLI::ValidationError("--range", fmt::format("END must be above BEGIN (got {})", text));
+             }
+             config.range_begin = begin;
+             config.range_end = end;
            },
            "candidates of the CPU-bound map, BEGIN:END (default: range B, 100000000:100100000)")
         ->type_name("BEGIN:END");
@@ -292,6 +329,7 @@ Command pool_command() {
     sub.add_flag("--no-python", options->no_python,
                  std::string("skip Python's multiprocessing.Pool baseline"));
     sub.add_option("--plot", options->plot_path, "write a PNG of the sweep: speedup vs workers")
+        ->check(non_empty())
         ->type_name("FILE");
     sub.footer(
         "Parts (EXPERIMENTS.md sections 2 and 7):\n"

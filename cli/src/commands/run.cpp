@@ -202,8 +202,17 @@ Command run_command() {
     sub.add_option("--out", options->out_dir,
                    "output directory, created if missing; results.jsonl and report.md in it are "
                    "overwritten (default: results/<UTC timestamp>)")
+        ->check(non_empty())
         ->type_name("DIR");
     sub.add_option("--only", options->only, "run only these experiments (comma-separated)")
+        ->check(CLI::Validator(
+            [](std::string& text) -> std::string {
+              for (const std::string& name : detail::split_list(text)) {
+                if (name.empty()) return fmt::format("empty name in the list '{}'", shown(text));
+              }
+              return {};
+            },
+            "", "names"))
         ->type_name("NAMES");
     sub.add_flag("--list", options->list, std::string("list the experiments it would run, run nothing"));
     sub.add_option("--repeat", options->repeat,

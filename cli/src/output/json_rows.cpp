@@ -59,7 +59,7 @@ nlohmann::ordered_json row_json(const Measurement& row, const MachineSummary& ma
 
 JsonLinesWriter::JsonLinesWriter(const std::string& path, const std::string& option,
                                  MachineSummary machine)
-    : path_(path), machine_(std::move(machine)) {
+    : path_(path), option_(option), machine_(std::move(machine)) {
   errno = 0;
   out_.open(path, std::ios::out | std::ios::trunc);
   if (!out_) {
@@ -70,9 +70,14 @@ JsonLinesWriter::JsonLinesWriter(const std::string& path, const std::string& opt
 }
 
 void JsonLinesWriter::write(const Measurement& row) {
+  errno = 0;
   out_ << row_json(row, machine_).dump() << '\n';
   out_.flush();
-  if (!out_) throw std::runtime_error("writing " + path_ + " failed");
+  if (!out_) {
+    const int error = errno;
+    throw UsageError(option_ + ": cannot write '" + path_ + "'" +
+                     (error != 0 ? std::string(": ") + std::strerror(error) : std::string()));
+  }
 }
 
 }  // namespace mpkit::cli

@@ -38,13 +38,15 @@ class JsonLinesWriter {
   /// Throws UsageError naming `option` ("--json") if `path` cannot be opened.
   JsonLinesWriter(const std::string& path, const std::string& option, MachineSummary machine);
 
-  /// Throws std::runtime_error if the write fails (disk full).
+  /// Throws UsageError naming the option if the write fails (/dev/full, a
+  /// full disk): the FILE given cannot take the rows.
   void write(const Measurement& row);
 
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
  private:
   std::string path_;
+  std::string option_;
   MachineSummary machine_;
   std::ofstream out_;
 };

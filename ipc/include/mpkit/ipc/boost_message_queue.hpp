@@ -49,10 +49,13 @@
 // release/acquire.
 //
 // Contract
-//   Requires: capacity >= 1.
+//   Requires: capacity in [1, 2^31].
 //   Guarantees: FIFO per producer as seen by each consumer; exactly-once.
-//   Throws: create(): std::invalid_argument naming `capacity`;
-//     std::system_error for a failed creation (Boost's native error). Every
+//   Throws: create(): std::invalid_argument naming `capacity` (0, or above
+//     2^31); std::system_error(ENOSPC) if the segment Boost would make (every
+//     message's slot and index, initialised at once) is larger than /dev/shm
+//     has free -- both before anything is created; std::system_error for a
+//     failed creation (Boost's native error). Every
 //     operation: std::system_error if Boost throws. No dead-peer detection.
 //   Thread safety: any thread of any process.
 //

@@ -19,8 +19,10 @@
 //     process_is_gone(owner) (one /proc read). If the owner is gone, it CASes
 //     from exactly that word to its own pid: one waiter wins and gets
 //     kOwnerDied; the others see a new owner and keep waiting. A thread polling
-//     with try_lock gets the same check once its tries have failed against
-//     the same word for a whole slice.
+//     with try_lock, or with bounded acquires shorter than a slice
+//     (try_lock_for(200us), acquire(now + 500us)), gets the same check once
+//     its attempts have failed against the same owner for a whole slice: the
+//     watch (mutex, owner word, since when) is kept per thread across calls.
 //   consistency_ belongs to whoever holds the lock: kConsistent, or
 //     kInconsistent from a takeover until mark_consistent(). unlock() of an
 //     inconsistent mutex stores kNotRecoverable and parks word_ at

@@ -37,6 +37,7 @@ class BoostIpcLock : public detail::TimedLock<BoostIpcLock> {
  public:
   static constexpr std::string_view kName = "boost-ipc";
   static constexpr bool kSurvivesOwnerDeath = false;
+  static constexpr bool kSurvivesWaiterDeath = true;  // a waiter sleeps in the kernel, holding nothing
   static constexpr bool kReportsOwnerDeath = false;
   static constexpr bool kExcludesThreads = true;
   static constexpr bool kValidAsZeroBytes = false;

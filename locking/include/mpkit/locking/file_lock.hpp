@@ -109,6 +109,7 @@ class FileLock : public detail::TimedLock<FileLock<K>> {
  public:
   static constexpr std::string_view kName = detail::file_lock_name(K);
   static constexpr bool kSurvivesOwnerDeath = true;
+  static constexpr bool kSurvivesWaiterDeath = true;  // the kernel drops a killed waiter's request
   static constexpr bool kReportsOwnerDeath = false;
   static constexpr bool kExcludesThreads = K != FileLockKind::kFcntl;
   static constexpr bool kValidAsZeroBytes = false;

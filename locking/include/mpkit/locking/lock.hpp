@@ -20,6 +20,10 @@
 //                            lets the next locker in (bounded time)
 //       kReportsOwnerDeath   ... and the next locker is told (kOwnerDied):
 //                            the RobustLock extension below
+//       kSurvivesWaiterDeath a waiter killed while it waits in lock()
+//                            (queued, not holding) leaves the lock usable
+//                            (false for the FIFO spin locks, ticket and MCS:
+//                            its place in the queue is never handed on)
 //       kExcludesThreads     threads of one process exclude each other (false
 //                            only for fcntl record locks, which belong to a
 //                            process: two threads of it both "get" the lock)
@@ -116,6 +120,7 @@ concept Lock = std::is_standard_layout_v<L> && !std::is_copy_constructible_v<L> 
                  { L::kName } -> std::convertible_to<std::string_view>;
                  { L::kSurvivesOwnerDeath } -> std::convertible_to<bool>;
                  { L::kReportsOwnerDeath } -> std::convertible_to<bool>;
+                 { L::kSurvivesWaiterDeath } -> std::convertible_to<bool>;
                  { L::kExcludesThreads } -> std::convertible_to<bool>;
                  { L::kValidAsZeroBytes } -> std::convertible_to<bool>;
                  { L::kSleeps } -> std::convertible_to<bool>;

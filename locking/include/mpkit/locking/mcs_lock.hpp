@@ -104,6 +104,7 @@ class McsLock : public detail::TimedLock<McsLock<kSlots>> {
  public:
   static constexpr std::string_view kName = "mcs";
   static constexpr bool kSurvivesOwnerDeath = false;
+  static constexpr bool kSurvivesWaiterDeath = false;  // its queued node is never handed on
   static constexpr bool kReportsOwnerDeath = false;
   static constexpr bool kExcludesThreads = true;
   static constexpr bool kValidAsZeroBytes = true;

@@ -31,6 +31,7 @@ class MpkitMutex : public detail::TimedLock<MpkitMutex> {
  public:
   static constexpr std::string_view kName = "mpkit-mutex";
   static constexpr bool kSurvivesOwnerDeath = true;
+  static constexpr bool kSurvivesWaiterDeath = true;  // a waiter leaves at most the waiters bit: one needless wake
   static constexpr bool kReportsOwnerDeath = true;
   static constexpr bool kExcludesThreads = true;
   static constexpr bool kValidAsZeroBytes = true;

@@ -65,6 +65,7 @@ class PthreadLock : public detail::TimedLock<PthreadLock> {
  public:
   static constexpr std::string_view kName = "pthread";
   static constexpr bool kSurvivesOwnerDeath = false;
+  static constexpr bool kSurvivesWaiterDeath = true;  // a waiter sleeps in the kernel, holding nothing
   static constexpr bool kReportsOwnerDeath = false;
   static constexpr bool kExcludesThreads = true;
   static constexpr bool kValidAsZeroBytes = false;
@@ -99,6 +100,7 @@ class RobustPthreadLock : public detail::TimedLock<RobustPthreadLock> {
  public:
   static constexpr std::string_view kName = "pthread-robust";
   static constexpr bool kSurvivesOwnerDeath = true;
+  static constexpr bool kSurvivesWaiterDeath = true;  // as PthreadLock
   static constexpr bool kReportsOwnerDeath = true;
   static constexpr bool kExcludesThreads = true;
   static constexpr bool kValidAsZeroBytes = false;

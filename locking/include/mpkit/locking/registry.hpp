@@ -60,12 +60,14 @@ struct LockInfo {
   bool excludes_threads;
   bool valid_as_zero_bytes;
   bool sleeps;
+  bool survives_waiter_death;
 };
 
 template <Lock L>
 constexpr LockInfo info_of() {
   return {L::kName,           L::kSurvivesOwnerDeath, L::kReportsOwnerDeath,
-          L::kExcludesThreads, L::kValidAsZeroBytes,   L::kSleeps};
+          L::kExcludesThreads, L::kValidAsZeroBytes,   L::kSleeps,
+          L::kSurvivesWaiterDeath};
 }
 
 namespace detail {

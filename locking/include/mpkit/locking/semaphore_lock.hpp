@@ -40,6 +40,7 @@ class SemaphoreLock : public detail::TimedLock<SemaphoreLock> {
  public:
   static constexpr std::string_view kName = "semaphore";
   static constexpr bool kSurvivesOwnerDeath = false;
+  static constexpr bool kSurvivesWaiterDeath = true;  // the kernel drops a killed sem_wait
   static constexpr bool kReportsOwnerDeath = false;
   static constexpr bool kExcludesThreads = true;
   static constexpr bool kValidAsZeroBytes = false;

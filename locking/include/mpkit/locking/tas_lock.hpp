@@ -36,6 +36,7 @@ class TasLock : public detail::TimedLock<TasLock> {
  public:
   static constexpr std::string_view kName = "tas";
   static constexpr bool kSurvivesOwnerDeath = false;
+  static constexpr bool kSurvivesWaiterDeath = true;  // a waiter holds nothing: it only retries the exchange
   static constexpr bool kReportsOwnerDeath = false;
   static constexpr bool kExcludesThreads = true;
   static constexpr bool kValidAsZeroBytes = true;

@@ -22,6 +22,14 @@
 //   - unlock: serving_ + 1, stored with release.
 //   Owner death: serving_ never advances; every queued lock() spins for
 //     ever, try_lock_until times out.
+//   Waiter death: a waiter killed inside lock() has taken its ticket and
+//     will never pass it on. Once serving_ reaches that ticket (at the
+//     holder's unlock, if it was next) the lock is wedged for good: every
+//     queued lock() spins for ever, try_lock and try_lock_until fail (at
+//     their deadline; they never hang and never take a ticket, so a bounded
+//     waiter that is killed wedges nothing). Nothing records which process
+//     holds which ticket, so it cannot be repaired (kSurvivesWaiterDeath =
+//     false); use a lock that survives waiter death where waiters may die.
 //   Layout: 8 bytes in one line (the holder touches both), all zero = free.
 //
 // Memory ordering: the waiter's load of serving_ that sees its ticket is
@@ -45,6 +53,7 @@ class TicketLock : public detail::TimedLock<TicketLock> {
  public:
   static constexpr std::string_view kName = "ticket";
   static constexpr bool kSurvivesOwnerDeath = false;
+  static constexpr bool kSurvivesWaiterDeath = false;  // its ticket is never served: see "Waiter death"
   static constexpr bool kReportsOwnerDeath = false;
   static constexpr bool kExcludesThreads = true;
   static constexpr bool kValidAsZeroBytes = true;

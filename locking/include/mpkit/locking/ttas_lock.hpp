@@ -35,6 +35,7 @@ class TtasLock : public detail::TimedLock<TtasLock> {
  public:
   static constexpr std::string_view kName = "ttas";
   static constexpr bool kSurvivesOwnerDeath = false;
+  static constexpr bool kSurvivesWaiterDeath = true;  // a waiter holds nothing: it only reads and retries
   static constexpr bool kReportsOwnerDeath = false;
   static constexpr bool kExcludesThreads = true;
   static constexpr bool kValidAsZeroBytes = true;

@@ -40,7 +40,9 @@ struct PoolOptions {
   /// crash_window stop the respawning; pending tasks fail with PoolBroken.
   std::size_t crash_limit = 64;
   std::chrono::milliseconds crash_window{1000};
-  /// Records (64 bytes each) per ring, each direction, per worker.
+  /// Records (64 bytes each) per ring, each direction, per worker: in [2,
+  /// 2^24], and workers x 2 x ring_records x 64 B no more than this
+  /// machine's physical memory (the rings are mapped at construction).
   std::size_t ring_records = 2048;
 };
 

@@ -61,6 +61,7 @@
 //     that thread). The input of map/starmap lives through the call; the
 //     input range of imap outlives its ImapResults.
 //   Throws: std::invalid_argument naming the argument (PoolOptions fields,
+//     among them rings that would need more than the machine's memory;
 //     chunksize 0, window 0, a negative timeout); std::logic_error for work
 //     after close(), join() before close(), or a call from a thread other
 //     than the one driving the pool; PoolBroken; std::system_error
