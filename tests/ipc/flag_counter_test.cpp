@@ -51,6 +51,8 @@ struct ValueFlagCounterTestAccess {
 
 namespace {
 
+using mpkit::test::invalid_argument_message;
+
 using namespace std::chrono_literals;
 using test::Child;
 using test::ExitStatus;
@@ -563,16 +565,6 @@ class RedisFlagCounterTest : public ::testing::Test {
   static void SetUpTestSuite() { RedisFixture::start(); }
   static void TearDownTestSuite() { RedisFixture::stop(); }
 };
-
-template <class Fn>
-std::string invalid_argument_message(Fn fn) {
-  try {
-    fn();
-  } catch (const std::invalid_argument& error) {
-    return error.what();
-  }
-  return "(no std::invalid_argument)";
-}
 
 TEST_F(RedisFlagCounterTest, CreateRejectsBadArgumentsNamingThem) {
   const std::string url = RedisFixture::url();

@@ -52,6 +52,8 @@
 namespace mpkit {
 namespace {
 
+using mpkit::test::invalid_argument_message;
+
 using namespace std::chrono_literals;
 using test::Child;
 using test::ExitStatus;
@@ -211,17 +213,6 @@ std::system_error expect_system_error(Fn&& fn) {
   }
   ADD_FAILURE() << "no std::system_error was thrown";
   return std::system_error(std::error_code());
-}
-
-template <class Fn>
-std::string invalid_argument_message(Fn&& fn) {
-  try {
-    fn();
-  } catch (const std::invalid_argument& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "no std::invalid_argument was thrown";
-  return {};
 }
 
 // ================================================================ lifecycle

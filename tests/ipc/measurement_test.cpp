@@ -10,25 +10,17 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include "mpkit/ipc/experiments/machine.hpp"
 #include "mpkit/ipc/experiments/measurement.hpp"
 
 namespace {
 
+using mpkit::test::invalid_argument_message;
+
 using mpkit::percentile;
 using mpkit::summarize;
-
-// The message names the argument (ARCHITECTURE.md, "Errors").
-template <class Fn>
-std::string invalid_argument_message(Fn fn) {
-  try {
-    fn();
-  } catch (const std::invalid_argument& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "no std::invalid_argument";
-  return {};
-}
 
 TEST(Summarize, OddCountTakesTheMiddle) {
   const std::vector<double> samples = {3, 1, 2};

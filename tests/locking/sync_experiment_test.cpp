@@ -10,21 +10,14 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include "mpkit/ipc/experiments/measurement.hpp"
 #include "mpkit/locking/experiments/sync_experiment.hpp"
 
 namespace {
 
-template <class Fn>
-std::string invalid_argument_message(Fn fn) {
-  try {
-    fn();
-  } catch (const std::invalid_argument& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "no std::invalid_argument";
-  return {};
-}
+using mpkit::test::invalid_argument_message;
 
 TEST(SyncExperiment, RejectsZeroesNamingTheField) {
   mpkit::SyncConfig config;

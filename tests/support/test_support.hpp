@@ -70,6 +70,18 @@ using Shared = SharedBox<T>;
 using mpkit::kZeroFilled;
 using mpkit::ZeroFilled;
 
+/// The message of the std::invalid_argument `fn()` throws, or a text that
+/// contains no argument's name when it throws none (so a find() on it fails).
+template <class Fn>
+std::string invalid_argument_message(Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::invalid_argument& error) {
+    return error.what();
+  }
+  return "(no std::invalid_argument was thrown)";
+}
+
 /// How a child ended, printable in GoogleTest messages.
 struct ExitStatus {
   int code = -1;           ///< exit code, or -1

@@ -88,8 +88,8 @@ PoolOptions pool_options(unsigned workers) {
   return options;
 }
 
-// Waits until each worker has run one task (the dispatch deals chunks round
-// robin), so a timed map that follows does not include the workers' start.
+// Waits until each worker has run one task (the dispatch gives each idle
+// worker one), so a timed map that follows does not include the workers' start.
 // False if the pool could not do it.
 bool start_workers(ProcessPool& pool) {
   try {
