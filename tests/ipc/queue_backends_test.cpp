@@ -303,24 +303,6 @@ TEST(LockedRingTest, ProcessKilledHoldingTheLockMidStreamLosesNothingElse) {
   EXPECT_EQ(out, 5U);
 }
 
-TEST(LockedRingTest, EveryConsumerGoneFailsTheBlockedProducer) {
-  auto ring = LockedRing<std::uint64_t>::create(2);
-  Child consumer([&] {
-    std::uint64_t out = 0;
-    return ring.pop(out) == QueueStatus::kOk ? 0 : 1;
-  });
-  ASSERT_EQ(ring.push(1), QueueStatus::kOk);
-  ASSERT_EQ(consumer.join(10s), ExitStatus::exited(0));
-  while (ring.try_push(2) == QueueStatus::kOk) {
-  }
-  try {
-    (void)ring.push(3);
-    FAIL() << "push with every consumer gone returned";
-  } catch (const std::system_error& error) {
-    EXPECT_EQ(error.code().value(), EPIPE);
-  }
-}
-
 // ---- PipeQueue -------------------------------------------------------------
 
 TEST(PipeQueueTest, CapacityCountsWholePagesOfFrames) {

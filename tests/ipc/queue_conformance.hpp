@@ -614,12 +614,38 @@ TYPED_TEST_P(QueueConformance, PushAfterEveryConsumerIsGoneFails) {
   }
 }
 
+// Every consumer left normally (not killed): a producer blocked on the full
+// queue gets std::system_error(EPIPE) instead of waiting for ever.
+TYPED_TEST_P(QueueConformance, EveryConsumerGoneFailsTheBlockedProducer) {
+  using F = QueueFactory<TypeParam>;
+  if constexpr (!queue_conformance::across_processes<TypeParam>() || !F::kDetectsPeerDeath) {
+    GTEST_SKIP() << "this backend does not detect dead peers";
+  } else {
+    TypeParam queue = F::make(2);
+    Child consumer([&] {
+      typename F::Value out{};
+      return pop_for(queue, out, 30s) == QueueStatus::kOk ? 0 : 1;
+    });
+    ASSERT_EQ(queue.push(this->item(0)), QueueStatus::kOk);
+    ASSERT_EQ(consumer.join(30s), ExitStatus::exited(0));
+    std::uint64_t i = 1;
+    while (queue.try_push(this->item(i)) == QueueStatus::kOk) ++i;
+    try {
+      (void)queue.push(this->item(i));
+      FAIL() << "push with every consumer gone returned";
+    } catch (const std::system_error& error) {
+      EXPECT_EQ(error.code().value(), EPIPE);
+    }
+  }
+}
+
 REGISTER_TYPED_TEST_SUITE_P(QueueConformance, Lifecycle, FifoOrderOverSeveralLapsSingleThreaded,
                             TryPushOnFullAndTryPopOnEmpty, TimedPushAndPopTimeOutNotBeforeTheDeadline,
                             CloseRefusesPushesAndDrainsPops, ZeroCapacityIsRejected,
                             CloseWakesBlockedPopThreads, CloseWakesBlockedPushThreads,
                             StressThreadsExactlyOnceInOrder, StressProcessesExactlyOnceInOrder,
                             KilledConsumerFailsTheBlockedProducer, KilledProducerLosesNothingAndCloseEndsTheStream,
-                            StaggeredProducersLoseNothing, PushAfterEveryConsumerIsGoneFails);
+                            StaggeredProducersLoseNothing, PushAfterEveryConsumerIsGoneFails,
+                            EveryConsumerGoneFailsTheBlockedProducer);
 
 }  // namespace mpkit::test

@@ -370,27 +370,5 @@ TEST(RingQueueTest, MpmcUnrecordedClaimIsDeclaredStrandedAfterAWhile) {
   EXPECT_GE(Clock::now() - start, MpmcRing<std::uint64_t>::kStrandedAfter);
 }
 
-TEST(RingQueueTest, MpmcEveryConsumerGoneFailsTheBlockedProducer) {
-  auto ring = MpmcRing<std::uint64_t>::create(2);
-  std::vector<std::unique_ptr<Child>> consumers;
-  for (int i = 0; i < 2; ++i) {
-    consumers.push_back(std::make_unique<Child>([&] {
-      std::uint64_t out = 0;
-      return ring.pop(out) == QueueStatus::kOk ? 0 : 1;
-    }));
-  }
-  ASSERT_EQ(ring.push(1), QueueStatus::kOk);
-  ASSERT_EQ(ring.push(2), QueueStatus::kOk);
-  for (auto& child : consumers) ASSERT_EQ(child->join(10s), ExitStatus::exited(0));
-  while (ring.try_push(3) == QueueStatus::kOk) {
-  }
-  try {
-    (void)ring.push(4);
-    FAIL() << "push with every consumer gone returned";
-  } catch (const std::system_error& error) {
-    EXPECT_EQ(error.code().value(), EPIPE);
-  }
-}
-
 }  // namespace
 }  // namespace mpkit
