@@ -8,7 +8,7 @@
 #include <exception>
 #include <optional>
 #include <random>
-#include <ranges>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -93,7 +93,10 @@ PoolOptions pool_options(unsigned workers) {
 // False if the pool could not do it.
 bool start_workers(ProcessPool& pool) {
   try {
-    (void)pool.map(&no_op_task, std::views::iota(0, static_cast<int>(pool.workers())), 1, kMapBudget);
+    // A vector, not std::views::iota: clang 14 cannot take libstdc++ 12's iota_view as a range.
+    std::vector<int> one_each(pool.workers());
+    std::iota(one_each.begin(), one_each.end(), 0);
+    (void)pool.map(&no_op_task, one_each, 1, kMapBudget);
     return true;
   } catch (const std::exception&) {
     return false;
