@@ -263,6 +263,17 @@ class QueueConformance : public ::testing::Test {
   using Value = typename QueueFactory<Q>::Value;
   static Value item(std::uint64_t k) { return QueueFactory<Q>::encode(k); }
   static std::uint64_t key_of(const Value& v) { return QueueFactory<Q>::decode(v); }
+
+  // A consumer process pops one item and exits normally: afterwards every
+  // consumer that ever popped is gone (not killed).
+  static void consume_one_and_leave(Q& queue) {
+    Child consumer([&] {
+      Value out{};
+      return pop_for(queue, out, std::chrono::seconds(30)) == QueueStatus::kOk ? 0 : 1;
+    });
+    ASSERT_EQ(queue.push(item(0)), QueueStatus::kOk);
+    ASSERT_EQ(consumer.join(std::chrono::seconds(30)), ExitStatus::exited(0));
+  }
 };
 
 TYPED_TEST_SUITE_P(QueueConformance);
@@ -596,12 +607,7 @@ TYPED_TEST_P(QueueConformance, PushAfterEveryConsumerIsGoneFails) {
     GTEST_SKIP() << "this backend does not detect dead peers";
   } else {
     TypeParam queue = F::make(16);
-    Child consumer([&] {
-      typename F::Value out{};
-      return pop_for(queue, out, 30s) == QueueStatus::kOk ? 0 : 1;
-    });
-    ASSERT_EQ(queue.push(this->item(0)), QueueStatus::kOk);
-    ASSERT_EQ(consumer.join(30s), ExitStatus::exited(0));
+    ASSERT_NO_FATAL_FAILURE(this->consume_one_and_leave(queue));
     Child late([&] {
       try {
         (void)queue.push(this->item(1));
@@ -622,12 +628,7 @@ TYPED_TEST_P(QueueConformance, EveryConsumerGoneFailsTheBlockedProducer) {
     GTEST_SKIP() << "this backend does not detect dead peers";
   } else {
     TypeParam queue = F::make(2);
-    Child consumer([&] {
-      typename F::Value out{};
-      return pop_for(queue, out, 30s) == QueueStatus::kOk ? 0 : 1;
-    });
-    ASSERT_EQ(queue.push(this->item(0)), QueueStatus::kOk);
-    ASSERT_EQ(consumer.join(30s), ExitStatus::exited(0));
+    ASSERT_NO_FATAL_FAILURE(this->consume_one_and_leave(queue));
     std::uint64_t i = 1;
     while (queue.try_push(this->item(i)) == QueueStatus::kOk) ++i;
     try {

@@ -17,6 +17,7 @@
 #include <typeindex>
 #include <vector>
 
+#include "markdown_table.hpp"
 #include "queue_conformance.hpp"
 #include <gtest/gtest.h>
 
@@ -208,13 +209,7 @@ std::map<std::string, std::vector<std::string>> readme_rows(const std::string& h
       continue;
     }
     if (!inside || line.rfind("| `", 0) != 0) continue;
-    std::vector<std::string> cells;
-    std::stringstream stream(line.substr(1));
-    for (std::string cell; std::getline(stream, cell, '|');) {
-      const auto first = cell.find_first_not_of(' ');
-      const auto last = cell.find_last_not_of(' ');
-      cells.push_back(first == std::string::npos ? "" : cell.substr(first, last - first + 1));
-    }
+    const std::vector<std::string> cells = mpkit::test::markdown_cells(line);
     if (cells.size() < 2 || cells[0].size() < 3) continue;
     rows[cells[0].substr(1, cells[0].size() - 2)] = cells;
   }

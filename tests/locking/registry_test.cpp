@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "markdown_table.hpp"
 #include "mpkit/locking/registry.hpp"
 
 namespace mpkit::locking {
@@ -90,13 +91,7 @@ TEST(LockRegistryTest, ReadmeOwnerDeathTableAgreesWithTheTraits) {
   std::map<std::string, std::vector<std::string>> rows;
   for (std::string line; std::getline(readme, line);) {
     if (line.rfind("| `", 0) != 0) continue;
-    std::vector<std::string> cells;
-    std::stringstream stream(line.substr(1));
-    for (std::string cell; std::getline(stream, cell, '|');) {
-      const auto first = cell.find_first_not_of(' ');
-      const auto last = cell.find_last_not_of(' ');
-      cells.push_back(first == std::string::npos ? "" : cell.substr(first, last - first + 1));
-    }
+    const std::vector<std::string> cells = mpkit::test::markdown_cells(line);
     if (cells.size() < 7 || cells[0].size() < 3) continue;
     const std::string name = cells[0].substr(1, cells[0].size() - 2);
     if (lock_names().end() == std::find(lock_names().begin(), lock_names().end(), name)) continue;

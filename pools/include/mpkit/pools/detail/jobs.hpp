@@ -230,8 +230,9 @@ class MapJob final : public Job {
   [[nodiscard]] bool exhausted() const override { return cancelled_ || next_ == chunks_; }
   std::uint32_t encode_chunk(std::uint64_t chunk, ByteWriter& out) override {
     if (cancelled_) throw PoolError("the call that made this task has returned");
-    const std::size_t begin = bounds(chunk).first;
-    const std::size_t end = bounds(chunk).second;
+    const auto range = bounds(chunk);  // not a structured binding: clang 14 cannot capture those
+    const std::size_t begin = range.first;
+    const std::size_t end = range.second;
     if constexpr (std::is_trivially_copyable_v<T>) {
       out.write(inputs_.data() + begin, (end - begin) * sizeof(T));  // the codec's layout, in one copy
     } else {
@@ -240,8 +241,9 @@ class MapJob final : public Job {
     return static_cast<std::uint32_t>(end - begin);
   }
   void deliver(std::uint64_t chunk, std::uint32_t count, ByteReader& in) override {
-    const std::size_t begin = bounds(chunk).first;
-    const std::size_t end = bounds(chunk).second;
+    const auto range = bounds(chunk);  // not a structured binding: clang 14 cannot capture those
+    const std::size_t begin = range.first;
+    const std::size_t end = range.second;
     if (delivered_[chunk] || count != end - begin) return;
     try {
       if constexpr (kBulkResult<R>) {
@@ -267,8 +269,9 @@ class MapJob final : public Job {
   }
   void fail(std::uint64_t chunk, const std::exception_ptr& error) override {
     if (delivered_[chunk]) return;
-    const std::size_t begin = bounds(chunk).first;
-    const std::size_t end = bounds(chunk).second;
+    const auto range = bounds(chunk);  // not a structured binding: clang 14 cannot capture those
+    const std::size_t begin = range.first;
+    const std::size_t end = range.second;
     set_error(begin, end, error);
     settle(chunk);
   }
